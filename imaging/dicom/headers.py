@@ -1,0 +1,224 @@
+"""Read the header of one file into a :class:`SliceHeader`, or say in a few words why the file is skipped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pydicom
+from pydicom.errors import InvalidDicomError
+from pydicom.tag import Tag
+from pydicom.uid import UID
+
+from .metadata import SAFE_TAGS, safe_metadata
+from .transfer_syntax import is_compressed
+
+__all__ = ["HEADER_KEYWORDS", "SkipFile", "SliceHeader", "read_header"]
+
+_DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"  # Media Storage Directory Storage
+_GZIP_MAGIC = b"\x1f\x8b"
+# A DICOM stream without the 128-byte preamble (old ACR-NEMA style) starts with group 0002 or 0008 (little endian);
+# checking that first avoids force-parsing arbitrary binary files, which is slow and can yield nonsense datasets.
+_RAW_DATASET_STARTS = (b"\x02\x00", b"\x08\x00")
+
+#: Attributes read at scan time (``specific_tags``): geometry, grouping, pixel format and the metadata allow-list.
+HEADER_KEYWORDS: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        [
+            "SOPClassUID",
+            "SeriesInstanceUID",
+            "StudyInstanceUID",
+            "SeriesNumber",
+            "SeriesDescription",
+            "Modality",
+            "InstanceNumber",
+            "Rows",
+            "Columns",
+            "ImageOrientationPatient",
+            "ImagePositionPatient",
+            "PixelSpacing",
+            "EchoNumbers",
+            "TemporalPositionIdentifier",
+            "NumberOfFrames",
+            "GantryDetectorTilt",
+            "RescaleSlope",
+            "RescaleIntercept",
+            "BitsAllocated",
+            "BitsStored",
+            "PixelRepresentation",
+            "SamplesPerPixel",
+            *SAFE_TAGS.keys(),
+        ]
+    )
+)
+_HEADER_TAGS = [Tag(k) for k in HEADER_KEYWORDS]
+
+
+class SkipFile(Exception):
+    """Raised by :func:`read_header` for files that are not DICOM images; ``str()`` is the short reason."""
+
+
+@dataclass(frozen=True)
+class SliceHeader:
+    """What the reader needs to know about one image file (no pixel data, no patient identity)."""
+
+    path: Path
+    series_uid: str
+    study_uid: str
+    series_number: int | None
+    description: str
+    modality: str
+    rows: int
+    columns: int
+    instance_number: int | None
+    iop: tuple[float, ...] | None
+    ipp: tuple[float, ...] | None
+    pixel_spacing: tuple[float, float] | None
+    echo: tuple[int, ...] | None
+    temporal_position: int | None
+    frames: int
+    gantry_tilt: float | None
+    slope: float
+    intercept: float
+    bits_stored: int
+    pixel_representation: int
+    samples_per_pixel: int
+    transfer_syntax: str
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+def _floats(value: Any, n: int) -> tuple[float, ...] | None:
+    """``n`` floats from a multi-valued DS element, or None when absent or malformed."""
+    if value is None:
+        return None
+    if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+        value = [value]
+    try:
+        values = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    return values if len(values) == n else None
+
+
+def _int(value: Any, default: int | None = None) -> int | None:
+    if value is None or value == "":
+        return default
+    try:
+        return int(float(value))  # IS values written as '5.0' by some vendors
+    except (TypeError, ValueError):
+        return default
+
+
+def _float(value: Any, default: float | None = None) -> float | None:
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def read_header(path: Path) -> SliceHeader:
+    """Read the header of ``path`` (no pixel data).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        File to inspect.
+
+    Returns
+    -------
+    SliceHeader
+
+    Raises
+    ------
+    SkipFile
+        When the file is not a DICOM image; the message is a short reason for ``ScanResult.skipped``.
+    """
+    try:
+        size = path.stat().st_size
+        fh = path.open("rb")
+    except OSError as exc:
+        raise SkipFile(f"cannot be opened ({exc.strerror or type(exc).__name__})") from exc
+    with fh:
+        head = fh.read(132)
+        if size == 0:
+            raise SkipFile("empty file")
+        if head.startswith(_GZIP_MAGIC):
+            raise SkipFile("gzip-compressed file: decompress it to read the DICOM inside")
+        has_preamble = head[128:132] == b"DICM"
+        if not has_preamble and head[:2] not in _RAW_DATASET_STARTS:
+            raise SkipFile("not DICOM (no DICM preamble)")
+        if path.name.upper() == "DICOMDIR":
+            raise SkipFile("DICOMDIR index file (lists images, holds none)")
+        fh.seek(0)
+        try:
+            ds = pydicom.dcmread(fh, stop_before_pixels=True, specific_tags=_HEADER_TAGS, force=not has_preamble)
+        except InvalidDicomError as exc:
+            raise SkipFile("not DICOM (no DICM preamble and not parseable)") from exc
+        except Exception as exc:  # pydicom raises many types (EOFError, ValueError, struct.error...) on bad headers
+            raise SkipFile(f"unreadable DICOM header ({type(exc).__name__}): file truncated or corrupt") from exc
+        # stop_before_pixels leaves the file at the Pixel Data element: its offset lets us check the file's length.
+        pixel_offset = fh.tell()
+
+    meta = getattr(ds, "file_meta", None)
+    sop_class = str(ds.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID") if meta is not None else "") or "")
+    if sop_class == _DICOMDIR_SOP_CLASS:
+        raise SkipFile("DICOMDIR index file (lists images, holds none)")
+    rows, columns = _int(ds.get("Rows")), _int(ds.get("Columns"))
+    if not rows or not columns:
+        kind = UID(sop_class).name if sop_class else "unknown SOP class"
+        raise SkipFile(f"no image in this DICOM object ({kind})")
+    series_uid = str(ds.get("SeriesInstanceUID") or "").strip()
+    if not series_uid:
+        raise SkipFile("DICOM image without SeriesInstanceUID: cannot be assigned to a series")
+
+    syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    if not syntax:
+        syntax = "1.2.840.10008.1.2"  # no file meta (raw dataset): DICOM default is implicit VR little endian
+    frames = _int(ds.get("NumberOfFrames"), 1) or 1
+    samples = _int(ds.get("SamplesPerPixel"), 1) or 1
+    bits_allocated = _int(ds.get("BitsAllocated"), 16) or 16
+    if not is_compressed(syntax):
+        # Uncompressed pixel data has a known size: a file smaller than that was cut short (copy interrupted).
+        # The element header before the value is 8 (implicit VR) or 12 (explicit VR OB/OW) bytes long.
+        needed = (
+            pixel_offset
+            + (8 if syntax == "1.2.840.10008.1.2" else 12)
+            + rows * columns * frames * samples * (bits_allocated // 8 or 1)
+        )
+        if size < needed:
+            raise SkipFile(f"truncated: {size} bytes on disk, {needed} or more expected")
+
+    echo_value = ds.get("EchoNumbers")
+    echo = None
+    if echo_value is not None and echo_value != "":
+        values = echo_value if hasattr(echo_value, "__iter__") and not isinstance(echo_value, str) else [echo_value]
+        echo = tuple(v for v in (_int(x) for x in values) if v is not None) or None
+    spacing = _floats(ds.get("PixelSpacing"), 2)
+    return SliceHeader(
+        path=path,
+        series_uid=series_uid,
+        study_uid=str(ds.get("StudyInstanceUID") or "").strip(),
+        series_number=_int(ds.get("SeriesNumber")),
+        description=str(ds.get("SeriesDescription") or "").strip(),
+        modality=str(ds.get("Modality") or "").strip(),
+        rows=rows,
+        columns=columns,
+        instance_number=_int(ds.get("InstanceNumber")),
+        iop=_floats(ds.get("ImageOrientationPatient"), 6),
+        ipp=_floats(ds.get("ImagePositionPatient"), 3),
+        pixel_spacing=(spacing[0], spacing[1]) if spacing else None,
+        echo=echo,
+        temporal_position=_int(ds.get("TemporalPositionIdentifier")),
+        frames=frames,
+        gantry_tilt=_float(ds.get("GantryDetectorTilt")),
+        slope=_float(ds.get("RescaleSlope"), 1.0) or 1.0,
+        intercept=_float(ds.get("RescaleIntercept"), 0.0) or 0.0,
+        bits_stored=_int(ds.get("BitsStored"), bits_allocated) or bits_allocated,
+        pixel_representation=_int(ds.get("PixelRepresentation"), 0) or 0,
+        samples_per_pixel=samples,
+        transfer_syntax=syntax,
+        metadata=safe_metadata(ds),
+    )

@@ -1,0 +1,43 @@
+"""Shared fixtures: where the real test data lives, and small synthetic inputs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_data_root() -> Path:
+    """``$SURGITWIN_TEST_DATA`` or ``../shared/data`` beside the repository."""
+    return Path(os.environ.get("SURGITWIN_TEST_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+def require_data(relative: str) -> Path:
+    """Path of a folder of real test data; skip when absent, but fail under ``CI=true`` where it must exist."""
+    path = test_data_root() / relative
+    if not path.exists():
+        message = f"real test data {relative!r} not found under {test_data_root()} (set SURGITWIN_TEST_DATA)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_phantom_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 64x64x48 phantom DICOM series, written once per test session."""
+    from imaging.phantom import write_phantom_series
+
+    folder = tmp_path_factory.mktemp("phantom") / "dicom"
+    write_phantom_series(folder, (64, 64, 48), seed=3)
+    return folder
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A seeded random generator."""
+    return np.random.default_rng(1234)

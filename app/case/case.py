@@ -147,6 +147,17 @@ class Case:
             self.node_changed.emit(node, what)
         if what != "display":
             self._set_modified(True)
+        elif isinstance(node, SegmentationNode):
+            self._sync_mesh_colours(node)
+
+    def _sync_mesh_colours(self, segmentation: SegmentationNode) -> None:
+        """Models made from a segment wear its colour, so recolouring a segment recolours its model."""
+        for mesh in self.meshes:
+            if mesh.segmentation_id == segmentation.id and mesh.label_value is not None:
+                try:
+                    mesh.color = segmentation.segment(mesh.label_value).color
+                except KeyError:  # the segment was deleted; the model keeps its last colour
+                    continue
 
     @contextmanager
     def batch(self) -> Iterator[None]:

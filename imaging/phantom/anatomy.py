@@ -129,7 +129,7 @@ LABEL_NAMES: dict[int, str] = {
 _L = {name: value for value, name in LABEL_NAMES.items()}
 
 
-class PhantomCancelled(Exception):  # noqa: N818 - public name fixed by the API
+class PhantomCancelled(Exception):
     """Raised by :func:`generate_abdomen` when its ``cancel`` token is set between two slabs."""
 
 
@@ -194,7 +194,7 @@ def _ellipsoid_sdf(x: Arr, y: Arr, z: Arr, centre: Sequence[float], axes: Sequen
     return (q - 1.0) * _ellipse_ratio(q, g, min(axes), max(axes))
 
 
-def _ellipse_sdf(  # noqa: PLR0917 - centre and semi-axes read best positionally
+def _ellipse_sdf(
     x: Arr, y: Arr, cx: float | Arr, cy: float | Arr, ax: float | Arr, ay: float | Arr
 ) -> Arr:
     """Distance to an elliptic cylinder along z; centre and semi-axes may vary with z (arrays shaped (nz,1,1))."""

@@ -55,3 +55,23 @@ def demo_builder(monkeypatch):
 
         monkeypatch.setattr(main_window, "build_demo", build)
     return demo_available()
+
+
+@pytest.fixture
+def make_synthetic_case():
+    """The :func:`synthetic_case` builder."""
+    return synthetic_case
+
+
+@pytest.fixture(autouse=True)
+def _release_windows(qapp):
+    """After each test, delete closed windows and collect them so that VTK closes its X connections while the
+    X server (pytest-xvfb's) still runs."""
+    yield
+    import gc
+
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    QCoreApplication.processEvents()
+    gc.collect()

@@ -80,6 +80,14 @@ def test_setting_the_same_value_emits_nothing(full_case: Case) -> None:
     assert changed == []
 
 
+def test_recolouring_a_segment_recolours_its_model(full_case: Case) -> None:
+    segmentation, mesh = full_case.segmentations[0], full_case.meshes[0]
+    segmentation.set_segment_color(1, (0.1, 0.2, 0.3))
+    assert mesh.color == (0.1, 0.2, 0.3)
+    segmentation.set_segment_color(2, (0.5, 0.5, 0.5))  # another segment: the bone model keeps its colour
+    assert mesh.color == (0.1, 0.2, 0.3)
+
+
 def test_batch_collapses_bursts_into_one_event_per_kind(full_case: Case) -> None:
     changed = []
     full_case.node_changed.connect(lambda node, what: changed.append((node.id, what)))

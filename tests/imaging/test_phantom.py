@@ -10,7 +10,7 @@ import dcm2niix
 import numpy as np
 import pydicom
 import pytest
-import SimpleITK as sitk  # noqa: N813 - the conventional alias
+import SimpleITK as sitk
 from scipy import ndimage
 
 from imaging.phantom import (

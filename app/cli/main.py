@@ -11,6 +11,9 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from app.cli.segment_commands import COMMANDS as SEGMENT_COMMANDS
+from app.cli.segment_commands import add_parsers as add_segment_parsers
+
 __all__ = ["main"]
 
 log = logging.getLogger("surgitwin")
@@ -69,6 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="list the image series under PATH with their geometry")
     p.add_argument("path", type=Path)
     p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("convert", help="convert a DICOM series (or image file) to NIfTI, NRRD or MetaImage")
+    p.add_argument("path", type=Path, help="DICOM folder or file, or a .nii/.nii.gz/.nrrd/.mha image")
+    p.add_argument("out", type=Path, help="output file: .nii.gz, .nii, .nrrd or .mha")
+    p.add_argument("--series", metavar="UID", help="series to convert: UID or a unique prefix (see `surgitwin info`)")
+    p.add_argument("--tilt-correct", action="store_true",
+                   help="correct gantry tilt: shear slices onto an orthogonal grid (as dcm2niix _Tilt_1)")
+    p.add_argument("--resample-uniform", action="store_true",
+                   help="resample irregular slice spacing (missing slices) onto a uniform grid at the smallest step")
+    add_segment_parsers(sub)
     return parser
 
 
@@ -132,6 +145,27 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from imaging.convert import ConversionError, convert
+    from imaging.dicom.errors import DicomError
+
+    try:
+        result = convert(args.path, args.out, series=args.series, tilt_correct=args.tilt_correct,
+                         resample_uniform=args.resample_uniform)
+    except (ConversionError, DicomError) as exc:
+        raise CliError(" ".join(str(exc).split())) from exc
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if result.skipped:
+        print(f"note: {result.skipped} file(s) under {args.path} skipped (not DICOM images; see `surgitwin info`)",
+              file=sys.stderr)
+    g = result.volume.geometry
+    source = f"series {result.series_uid}" if result.series_uid else str(args.path)
+    print(f"wrote {result.output}: {source}, size {'x'.join(map(str, g.size_xyz))}, spacing "
+          f"{', '.join(f'{v:.6g}' for v in g.spacing)} mm, {result.volume.array.dtype}")
+    return 0
+
+
 def _has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or sys.platform in ("win32", "darwin")
 
@@ -172,7 +206,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    commands = {"phantom": _cmd_phantom, "info": _cmd_info, "demo": _cmd_demo, "open": _cmd_open}
+    from imaging.logging_safety import install_phi_filter
+
+    install_phi_filter()
+    commands = {"phantom": _cmd_phantom, "info": _cmd_info, "demo": _cmd_demo, "open": _cmd_open,
+                "convert": _cmd_convert, **SEGMENT_COMMANDS}
     try:
         if args.command is None:
             from app.ui.application import run_gui

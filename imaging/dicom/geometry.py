@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from imaging.volume import VolumeGeometry
+from imaging.volume import GeometryError, VolumeGeometry
 
 from .headers import SliceHeader
 
@@ -91,14 +91,16 @@ def compute_geometry(slices: Sequence[SliceHeader]) -> GeometryResult:
         images do not form a volume), ``is_volume`` and human-readable warnings.
     """
     # Fallback order (and tie-break for the position sort): InstanceNumber, then file name.
-    ordered = sorted(slices, key=lambda s: (s.instance_number is None, s.instance_number or 0, str(s.path)))
+    ordered = sorted(
+        slices, key=lambda s: (s.instance_number is None, s.instance_number or 0, str(s.path), s.frame or 0)
+    )
     warnings: list[str] = []
     if not ordered:
         return _not_volume(ordered, warnings, "no images")
     first = ordered[0]
-    if any(s.frames > 1 for s in ordered):
+    if any(s.frames > 1 and s.frame is None for s in ordered):
         return _not_volume(
-            ordered, warnings, "multi-frame DICOM image(s): not supported yet -- export the series as single frames"
+            ordered, warnings, "multi-frame DICOM image(s) without per-frame headers: cannot place the frames"
         )
     if any(s.samples_per_pixel != 1 for s in ordered):
         return _not_volume(ordered, warnings, "colour (RGB) images: not a scalar volume")
@@ -174,10 +176,13 @@ def compute_geometry(slices: Sequence[SliceHeader]) -> GeometryResult:
             f"{shift:.1f} mm in-plane and the volume is sheared"
         )
 
-    geometry = VolumeGeometry(
-        shape=(len(ordered), first.rows, first.columns),
-        spacing=(pixel_spacing[1], pixel_spacing[0], step),
-        origin=tuple(ipp[0]),
-        direction=np.column_stack([r, c, n]),
-    )
+    try:
+        geometry = VolumeGeometry(
+            shape=(len(ordered), first.rows, first.columns),
+            spacing=(pixel_spacing[1], pixel_spacing[0], step),
+            origin=tuple(ipp[0]),
+            direction=np.column_stack([r, c, n]),
+        )
+    except GeometryError as exc:  # e.g. PixelSpacing 0 or negative: the header cannot place the voxels
+        return _not_volume(ordered, warnings, f"invalid PixelSpacing or slice positions ({exc})")
     return GeometryResult(ordered, geometry, True, warnings)

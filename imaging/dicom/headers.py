@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.tag import Tag
@@ -14,7 +15,7 @@ from pydicom.uid import UID
 from .metadata import SAFE_TAGS, safe_metadata
 from .transfer_syntax import is_compressed
 
-__all__ = ["HEADER_KEYWORDS", "SkipFile", "SliceHeader", "read_header"]
+__all__ = ["HEADER_KEYWORDS", "SkipFile", "SliceHeader", "read_header", "read_headers"]
 
 _DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"  # Media Storage Directory Storage
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -52,7 +53,9 @@ HEADER_KEYWORDS: tuple[str, ...] = tuple(
         ]
     )
 )
-_HEADER_TAGS = [Tag(k) for k in HEADER_KEYWORDS]
+#: Read as well, only present in enhanced multi-frame objects: per-frame geometry and rescale live there.
+MULTIFRAME_KEYWORDS: tuple[str, ...] = ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence")
+_HEADER_TAGS = [Tag(k) for k in (*HEADER_KEYWORDS, *MULTIFRAME_KEYWORDS)]
 
 
 class SkipFile(Exception):
@@ -86,6 +89,12 @@ class SliceHeader:
     samples_per_pixel: int
     transfer_syntax: str
     metadata: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    #: 0-based frame index inside a multi-frame file (one header per frame), None for a single-frame image.
+    frame: int | None = None
+    photometric: str = "MONOCHROME2"
+    #: Extra grouping key of a multi-frame frame (stack, frame type, echo time, temporal index): frames that differ
+    #: in it belong to different candidate volumes.
+    split_extra: tuple[Any, ...] = ()
 
 
 def _floats(value: Any, n: int) -> tuple[float, ...] | None:
@@ -98,7 +107,9 @@ def _floats(value: Any, n: int) -> tuple[float, ...] | None:
         values = tuple(float(v) for v in value)
     except (TypeError, ValueError):
         return None
-    return values if len(values) == n else None
+    if len(values) != n or not all(np.isfinite(values)):  # NaN/inf positions or spacings cannot place an image
+        return None
+    return values
 
 
 def _int(value: Any, default: int | None = None) -> int | None:
@@ -120,7 +131,7 @@ def _float(value: Any, default: float | None = None) -> float | None:
 
 
 def read_header(path: Path) -> SliceHeader:
-    """Read the header of ``path`` (no pixel data).
+    """Read the header of ``path`` (no pixel data); a multi-frame file gives one header for the whole file.
 
     Parameters
     ----------
@@ -136,6 +147,29 @@ def read_header(path: Path) -> SliceHeader:
     SkipFile
         When the file is not a DICOM image; the message is a short reason for ``ScanResult.skipped``.
     """
+    return _read(path)[0]
+
+
+def read_headers(path: Path) -> list[SliceHeader]:
+    """Headers of the images in ``path``: one for a single-frame file, one per frame for a multi-frame file.
+
+    Frames of an enhanced multi-frame object take their position, orientation, pixel spacing and rescale from the
+    per-frame or shared functional groups.
+
+    Raises
+    ------
+    SkipFile
+        As :func:`read_header`.
+    """
+    header, ds = _read(path)
+    if header.frames > 1:
+        from .multiframe import frame_headers
+
+        return frame_headers(header, ds)
+    return [header]
+
+
+def _read(path: Path) -> tuple[SliceHeader, Any]:
     try:
         size = path.stat().st_size
         fh = path.open("rb")
@@ -197,7 +231,7 @@ def read_header(path: Path) -> SliceHeader:
         values = echo_value if hasattr(echo_value, "__iter__") and not isinstance(echo_value, str) else [echo_value]
         echo = tuple(v for v in (_int(x) for x in values) if v is not None) or None
     spacing = _floats(ds.get("PixelSpacing"), 2)
-    return SliceHeader(
+    header = SliceHeader(
         path=path,
         series_uid=series_uid,
         study_uid=str(ds.get("StudyInstanceUID") or "").strip(),
@@ -221,4 +255,6 @@ def read_header(path: Path) -> SliceHeader:
         samples_per_pixel=samples,
         transfer_syntax=syntax,
         metadata=safe_metadata(ds),
+        photometric=str(ds.get("PhotometricInterpretation") or "MONOCHROME2").strip().upper(),
     )
+    return header, ds

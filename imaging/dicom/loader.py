@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -12,12 +13,20 @@ from imaging.volume import Volume
 
 from .errors import DicomError, NoDicomFoundError, SeriesGeometryError
 from .headers import SkipFile, read_header
-from .pixels import choose_dtype, finalize_dtype, read_pixels
+from .pixels import DecodedFile, choose_dtype, decode_file, finalize_dtype, invert_monochrome1
 from .progress import CancelToken, ProgressCallback, ProgressReporter
+from .regrid import correct_tilt, slice_positions
+from .regrid import resample_uniform as resample_uniform_grid
 from .scanner import scan_folder
 from .series import ScanResult, SeriesInfo
 
 __all__ = ["load_series", "read_dicom_volume"]
+
+
+_REGRID_WARNING_PREFIXES = {
+    "tilt": ("gantry tilt:",),
+    "spacing": ("missing slice(s)", "non-uniform slice spacing", "... and "),
+}
 
 
 def load_series(
@@ -26,26 +35,41 @@ def load_series(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     dtype: npt.DTypeLike | None = None,
+    tilt_correct: bool = False,
+    resample_uniform: bool = False,
+    uniform_step: str | float = "smallest",
 ) -> Volume:
     """Read the pixels of ``series`` and stack them in slice order.
 
     Parameters
     ----------
     series : SeriesInfo
-        A series from :func:`scan_folder` with ``is_volume`` True.
+        A series from :func:`scan_folder` with ``is_volume`` True (single-frame files or the frames of an enhanced
+        multi-frame object).
     progress : callable, optional
         ``progress(fraction, message)``, throttled.
     cancel : object with ``is_set()``, optional
         Stops loading when set.
     dtype : numpy dtype, optional
         Force the output type.  By default int16 when every RescaleSlope is 1, every RescaleIntercept an integer and
-        the values fit (CT in HU), else float32.
+        the values fit (CT in HU), else float32.  The output is preallocated and filled slice by slice: there is never
+        a float64 copy of the volume.
+    tilt_correct : bool
+        Gantry-tilted stacks: shear each slice in-plane onto an orthogonal grid (as dcm2niix ``_Tilt_1``).  Oblique
+        but untilted acquisitions are not changed (they stay oblique).
+    resample_uniform : bool
+        Irregular slice spacing (missing slices): interpolate linearly along the slice normal onto a uniform grid at
+        ``uniform_step`` (as dcm2niix's equalised ``_Eq`` output).
+    uniform_step : "smallest", "modal" or float
+        Step used by ``resample_uniform``.
 
     Returns
     -------
     Volume
-        Rescaled values in ``(z, y, x)`` order on ``series.geometry``; ``metadata`` holds ``series.metadata``, the
-        (possibly suffixed) ``series_uid`` and ``warnings``.
+        Rescaled values in ``(z, y, x)`` order on ``series.geometry`` (or the corrected grid); ``metadata`` holds
+        ``series.metadata``, the (possibly suffixed) ``series_uid``, ``warnings`` (including what was done:
+        inversion, tilt correction, resampling) and flags ``monochrome1_inverted``, ``tilt_corrected``,
+        ``resampled_uniform``.
 
     Raises
     ------
@@ -71,10 +95,23 @@ def load_series(
         raise DicomError(f"a file of series {series.series_number} cannot be read: {exc}") from exc
     out_dtype = choose_dtype(slices)
     stack = np.empty(geometry.shape, dtype=out_dtype)
-    for k, path in enumerate(series.files):
+    warnings = list(series.warnings)
+    inverted = False
+    cache: tuple[Path, DecodedFile] | None = None  # multi-frame files are decoded once, not once per frame
+    for k, (path, header) in enumerate(zip(series.files, slices, strict=True)):
         reporter.check_cancel("loading DICOM images")
-        pixels, slope, intercept = read_pixels(path, rows, columns)
-        if stack.dtype != np.float32 and (slope != 1.0 or not intercept.is_integer()):
+        if cache is None or cache[0] != path:
+            cache = (path, decode_file(path, rows, columns))
+        decoded = cache[1]
+        index = header.frame or 0
+        if index >= decoded.frames.shape[0]:
+            raise DicomError(f"'{path.name}' has {decoded.frames.shape[0]} frame(s), frame {index + 1} is missing")
+        pixels = decoded.frames[index]
+        slope, intercept = decoded.slopes[index], decoded.intercepts[index]
+        if decoded.photometric == "MONOCHROME1":
+            pixels = invert_monochrome1(pixels, decoded.bits_stored, decoded.signed)
+            inverted = True
+        if stack.dtype != np.float32 and (slope != 1.0 or not float(intercept).is_integer()):
             # The header seen at scan time disagreed with the file (edited since?): fall back to floats.
             stack = stack.astype(np.float32)
         if stack.dtype == np.float32:
@@ -82,9 +119,37 @@ def load_series(
         else:
             stack[k] = pixels.astype(np.int32) + int(intercept)
         reporter.update((k + 1) / n_slices, f"Loading images ({k + 1}/{n_slices})")
+    cache = None
     stack = finalize_dtype(stack, dtype)
+    if inverted:
+        warnings.append(
+            "MONOCHROME1 images (low values displayed white) were inverted within their stored bit range before "
+            "rescaling, so that higher values are brighter as in MONOCHROME2"
+        )
+    ipps = [h.ipp for h in slices]
+    tilt_done = resample_done = False
+    if tilt_correct:
+        stack, geometry, message = correct_tilt(stack, geometry, ipps)  # type: ignore[arg-type]
+        if message:
+            tilt_done = True
+            warnings = [w for w in warnings if not w.startswith(_REGRID_WARNING_PREFIXES["tilt"])]
+            warnings.append(message)
+    if resample_uniform:
+        positions = slice_positions(ipps, series.geometry)  # type: ignore[arg-type]
+        stack, geometry, message = resample_uniform_grid(stack, geometry, positions, step=uniform_step)
+        if message:
+            resample_done = True
+            warnings = [w for w in warnings if not w.startswith(_REGRID_WARNING_PREFIXES["spacing"])]
+            warnings.append(message)
     reporter.update(1.0, "Loaded", force=True)
-    metadata = {**series.metadata, "series_uid": series.series_uid, "warnings": list(series.warnings)}
+    metadata = {
+        **series.metadata,
+        "series_uid": series.series_uid,
+        "warnings": warnings,
+        "monochrome1_inverted": inverted,
+        "tilt_corrected": tilt_done,
+        "resampled_uniform": resample_done,
+    }
     return Volume.from_geometry(stack, geometry, metadata)
 
 
@@ -139,5 +204,5 @@ def read_dicom_volume(
     volumes = result.volumes
     if not volumes:
         raise NoDicomFoundError(_nothing_found_message(os.fspath(path), result))
-    best = max(volumes, key=lambda s: s.n_files)  # max() keeps the first on ties: the earliest study/series
+    best = max(volumes, key=lambda s: s.n_images)  # max() keeps the first on ties: the earliest study/series
     return load_series(best, progress=lambda f, m: load_reporter.update(f, m, force=True), cancel=cancel)

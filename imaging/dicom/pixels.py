@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -9,10 +10,10 @@ import numpy.typing as npt
 import pydicom
 
 from .errors import DicomError
-from .headers import SliceHeader
+from .headers import SliceHeader, _float, _int
 from .transfer_syntax import codec_hint, is_compressed, syntax_label
 
-__all__ = ["choose_dtype", "finalize_dtype", "read_pixels"]
+__all__ = ["DecodedFile", "choose_dtype", "decode_file", "finalize_dtype", "invert_monochrome1", "read_pixels"]
 
 _INT16 = np.iinfo(np.int16)
 
@@ -25,6 +26,8 @@ def choose_dtype(slices: list[SliceHeader]) -> np.dtype:
     """
     if any(s.slope != 1.0 or not float(s.intercept).is_integer() for s in slices):
         return np.dtype(np.float32)
+    if any(s.bits_stored > 16 for s in slices):
+        return np.dtype(np.float32) if any(s.bits_stored > 24 for s in slices) else np.dtype(np.int32)
     lo = hi = 0
     for s in slices:
         bits = max(1, min(s.bits_stored, 32))
@@ -44,6 +47,97 @@ def finalize_dtype(array: npt.NDArray, requested: npt.DTypeLike | None) -> npt.N
     return array
 
 
+@dataclass
+class DecodedFile:
+    """The decoded stored values of one file and what is needed to turn them into physical values."""
+
+    frames: npt.NDArray  #: stored values, shape ``(n_frames, rows, columns)``, native byte order
+    slopes: list[float]
+    intercepts: list[float]
+    photometric: str
+    bits_stored: int
+    signed: bool
+
+
+def invert_monochrome1(stored: npt.NDArray, bits_stored: int, signed: bool) -> npt.NDArray:
+    """Mirror MONOCHROME1 stored values (low = white) within their bit range so that higher means brighter.
+
+    Unsigned values ``v`` become ``2**bits - 1 - v``, signed ones ``-1 - v``; the result is int32.
+    """
+    stored = stored.astype(np.int32)
+    if signed:
+        return np.int32(-1) - stored
+    return np.int32(2 ** max(1, min(bits_stored, 31)) - 1) - stored
+
+
+def decode_file(path: Path, rows: int, columns: int) -> DecodedFile:
+    """Decode every frame of ``path`` (single- or multi-frame) with per-frame rescale values.
+
+    Raises
+    ------
+    DicomError
+        As :func:`read_pixels`.
+    """
+    name = path.name
+    try:
+        ds = pydicom.dcmread(path, force=True)
+    except Exception as exc:  # pydicom raises many exception types on damaged files; all mean "cannot read"
+        raise DicomError(
+            f"'{name}' could not be read ({type(exc).__name__}: {exc}); the file is damaged or was truncated -- "
+            "copy the series again from its source"
+        ) from exc
+    syntax = str(ds.file_meta.get("TransferSyntaxUID", "")) if getattr(ds, "file_meta", None) is not None else ""
+    if "PixelData" not in ds:
+        raise DicomError(f"'{name}' has no pixel data (file truncated?) -- copy the series again from its source")
+    file_rows, file_columns = _int(ds.get("Rows"), 0), _int(ds.get("Columns"), 0)
+    if (file_rows, file_columns) != (rows, columns):
+        raise DicomError(
+            f"'{name}' is {file_columns}x{file_rows} pixels but the series is {columns}x{rows}: it does not belong "
+            "to this volume -- remove it from the folder or pick another series"
+        )
+    n_frames = _int(ds.get("NumberOfFrames"), 1) or 1
+    try:
+        pixels = ds.pixel_array
+    except Exception as exc:  # decoders raise NotImplementedError, RuntimeError, ValueError... depending on plug-in
+        if is_compressed(syntax):
+            raise DicomError(
+                f"cannot decode '{name}': pixel data is compressed as {syntax_label(syntax)} and no working decoder "
+                f"is installed ({type(exc).__name__}) -- install {codec_hint(syntax)}"
+            ) from exc
+        raise DicomError(
+            f"cannot decode the pixel data of '{name}' ({type(exc).__name__}: {exc}); the file is damaged or was "
+            "truncated -- copy the series again from its source"
+        ) from exc
+    if pixels.shape == (rows, columns) and n_frames == 1:
+        pixels = pixels[None]
+    if pixels.shape != (n_frames, rows, columns):
+        raise DicomError(
+            f"'{name}' decodes to an array of shape {pixels.shape}, expected {n_frames} {rows}x{columns} greyscale "
+            "frame(s) (colour images are not supported as slices)"
+        )
+    if not pixels.dtype.isnative:  # Explicit VR Big Endian: work in native order
+        pixels = pixels.astype(pixels.dtype.newbyteorder("="))
+    if n_frames > 1:
+        from .multiframe import frame_functional_values
+
+        values = frame_functional_values(ds)
+        slopes = [v["slope"] for v in values]
+        intercepts = [v["intercept"] for v in values]
+    else:
+        # Malformed values (multi-valued, non-numeric) fall back to the defaults, as the header reader does.
+        slopes = [_float(ds.get("RescaleSlope"), 1.0) or 1.0]
+        intercepts = [_float(ds.get("RescaleIntercept"), 0.0) or 0.0]
+    bits_allocated = _int(ds.get("BitsAllocated"), 16) or 16
+    return DecodedFile(
+        frames=pixels,
+        slopes=slopes,
+        intercepts=intercepts,
+        photometric=str(ds.get("PhotometricInterpretation") or "MONOCHROME2").strip().upper(),
+        bits_stored=_int(ds.get("BitsStored"), bits_allocated) or bits_allocated,
+        signed=bool(_int(ds.get("PixelRepresentation"), 0)),
+    )
+
+
 def read_pixels(path: Path, rows: int, columns: int) -> tuple[npt.NDArray, float, float]:
     """Decode the single-frame image in ``path``.
 
@@ -57,7 +151,7 @@ def read_pixels(path: Path, rows: int, columns: int) -> tuple[npt.NDArray, float
     Returns
     -------
     pixels : numpy.ndarray
-        Stored values, shape ``(rows, columns)``, before rescaling.
+        Stored values, shape ``(rows, columns)``, before rescaling (MONOCHROME1 is not inverted here).
     slope, intercept : float
         RescaleSlope and RescaleIntercept of this file (1 and 0 when absent).
 
@@ -67,40 +161,10 @@ def read_pixels(path: Path, rows: int, columns: int) -> tuple[npt.NDArray, float
         The file is unreadable or truncated, its pixel data cannot be decoded (missing codec package) or its size
         differs from the series.
     """
-    name = path.name
-    try:
-        ds = pydicom.dcmread(path, force=True)
-    except Exception as exc:  # pydicom raises many exception types on damaged files; all mean "cannot read"
+    decoded = decode_file(path, rows, columns)
+    if decoded.frames.shape[0] != 1:
         raise DicomError(
-            f"'{name}' could not be read ({type(exc).__name__}: {exc}); the file is damaged or was truncated -- "
-            "copy the series again from its source"
-        ) from exc
-    syntax = str(ds.file_meta.get("TransferSyntaxUID", "")) if getattr(ds, "file_meta", None) is not None else ""
-    if "PixelData" not in ds:
-        raise DicomError(f"'{name}' has no pixel data (file truncated?) -- copy the series again from its source")
-    file_rows, file_columns = int(ds.get("Rows", 0)), int(ds.get("Columns", 0))
-    if (file_rows, file_columns) != (rows, columns):
-        raise DicomError(
-            f"'{name}' is {file_columns}x{file_rows} pixels but the series is {columns}x{rows}: it does not belong "
-            "to this volume -- remove it from the folder or pick another series"
+            f"'{path.name}' decodes to {decoded.frames.shape[0]} frames, expected one {rows}x{columns} greyscale "
+            "frame (use decode_file for multi-frame images)"
         )
-    try:
-        pixels = ds.pixel_array
-    except Exception as exc:  # decoders raise NotImplementedError, RuntimeError, ValueError... depending on plug-in
-        if is_compressed(syntax):
-            raise DicomError(
-                f"cannot decode '{name}': pixel data is compressed as {syntax_label(syntax)} and no working decoder "
-                f"is installed ({type(exc).__name__}) -- install {codec_hint(syntax)}"
-            ) from exc
-        raise DicomError(
-            f"cannot decode the pixel data of '{name}' ({type(exc).__name__}: {exc}); the file is damaged or was "
-            "truncated -- copy the series again from its source"
-        ) from exc
-    if pixels.shape != (rows, columns):
-        raise DicomError(
-            f"'{name}' decodes to an array of shape {pixels.shape}, expected one {rows}x{columns} greyscale frame "
-            "(multi-frame and colour images are not supported as slices)"
-        )
-    slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
-    intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
-    return pixels, slope, intercept
+    return decoded.frames[0], decoded.slopes[0], decoded.intercepts[0]

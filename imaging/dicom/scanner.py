@@ -8,7 +8,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from .errors import DicomPathNotFoundError
-from .headers import SkipFile, SliceHeader, read_header
+from .headers import SkipFile, SliceHeader, read_headers
 from .progress import CancelToken, ProgressCallback, ProgressReporter
 from .series import ScanResult, group_series
 
@@ -31,9 +31,9 @@ def iter_files(root: Path) -> Iterator[Path]:
                 yield Path(folder) / name
 
 
-def _read(path: Path) -> SliceHeader | str:
+def _read(path: Path) -> list[SliceHeader] | str:
     try:
-        return read_header(path)
+        return read_headers(path)
     except SkipFile as exc:
         return str(exc)
     except Exception as exc:  # one odd file (malformed values) must not abort a scan of thousands
@@ -85,11 +85,11 @@ def scan_folder(
         if i % 256 == 0:  # walking a large tree takes a while; stay responsive to cancel
             reporter.check_cancel("looking for DICOM files")
 
-    headers: dict[Path, SliceHeader] = {}
+    headers: dict[Path, list[SliceHeader]] = {}
     skipped: dict[Path, str] = {}
     total = max(len(files), 1)
     with ThreadPoolExecutor(max_workers=_MAX_WORKERS, thread_name_prefix="dicom-scan") as pool:
-        pending: dict[Future[SliceHeader | str], Path] = {}
+        pending: dict[Future[list[SliceHeader] | str], Path] = {}
         queue = iter(files)
         try:
             # Bounded submission keeps memory flat for huge trees and lets cancel take effect quickly.
@@ -119,6 +119,6 @@ def scan_folder(
             raise
 
     reporter.update(1.0, "Grouping series", force=True)
-    series = group_series(headers[f] for f in files if f in headers)
+    series = group_series(h for f in files if f in headers for h in headers[f])
     reporter.update(1.0, f"Found {len(series)} series", force=True)
     return ScanResult(series=series, skipped=[(f, skipped[f]) for f in files if f in skipped])

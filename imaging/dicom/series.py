@@ -17,7 +17,14 @@ __all__ = ["ScanResult", "SeriesInfo", "group_series"]
 
 # Orientation cosines are compared after rounding: scanners write them with float noise of ~1e-6.
 _IOP_DECIMALS = 3
-_SPLIT_REASONS = ("image orientation", "image size", "echo number", "temporal position")
+_SPLIT_REASONS = (
+    "image orientation",
+    "image size",
+    "echo number",
+    "temporal position",
+    "series number",
+    "multi-frame stack, frame type, echo time or temporal index",
+)
 
 
 @dataclass
@@ -31,7 +38,7 @@ class SeriesInfo:
     study_uid, series_number, description, modality
         Identification shown to the user (no patient identity).
     files : list of pathlib.Path
-        Image files in slice order (by position along the slice normal).
+        Image files in slice order (by position along the slice normal); a multi-frame file appears once per frame.
     geometry : VolumeGeometry or None
         The voxel grid; None when the images do not form a volume.
     is_volume : bool
@@ -57,7 +64,12 @@ class SeriesInfo:
 
     @property
     def n_files(self) -> int:
-        """Number of image files."""
+        """Number of distinct image files (a multi-frame file counts once)."""
+        return len(set(self.files))
+
+    @property
+    def n_images(self) -> int:
+        """Number of images (slices or frames)."""
         return len(self.files)
 
     def to_dict(self) -> dict[str, Any]:
@@ -75,7 +87,8 @@ class SeriesInfo:
             "description": self.description,
             "modality": self.modality,
             "n_files": self.n_files,
-            "size": geometry["size"] if geometry else [columns, rows, self.n_files],
+            "n_images": self.n_images,
+            "size": geometry["size"] if geometry else [columns, rows, self.n_images],
             "spacing": geometry["spacing"] if geometry else None,
             "origin": geometry["origin"] if geometry else None,
             "direction": geometry["direction"] if geometry else None,
@@ -107,16 +120,23 @@ class ScanResult:
 
 def _split_key(h: SliceHeader) -> tuple[Any, ...]:
     iop = tuple(round(v, _IOP_DECIMALS) + 0.0 for v in h.iop) if h.iop is not None else None
-    return (iop, (h.rows, h.columns), h.echo, h.temporal_position)
+    return (iop, (h.rows, h.columns), h.echo, h.temporal_position, h.series_number, h.split_extra)
 
 
 def _describe_part(key: tuple[Any, ...], differing: list[int]) -> str:
-    iop, (rows, columns), echo, temporal = key
+    iop, (rows, columns), echo, temporal, number, extra = key
     parts = {
         0: f"orientation {list(iop) if iop is not None else 'absent'}",
         1: f"{columns}x{rows} pixels",
         2: f"echo {'/'.join(map(str, echo)) if echo else 'absent'}",
         3: f"temporal position {temporal if temporal is not None else 'absent'}",
+        4: f"series number {number if number is not None else 'absent'}",
+        5: "frames with " + ", ".join(
+            f"{name} {value if not isinstance(value, tuple) else '/'.join(map(str, value))}"
+            for name, value in zip(("stack", "frame type", "echo time", "temporal index", "b-value"), extra,
+                                   strict=False)
+            if value is not None
+        ),
     }
     return ", ".join(parts[i] for i in differing)
 
@@ -171,7 +191,7 @@ def group_series(headers: Iterable[SliceHeader]) -> list[SeriesInfo]:
             out.append(_make_series(uid, members, []))
             continue
         keys = list(parts)
-        differing = [i for i in range(4) if len({k[i] for k in keys}) > 1]
+        differing = [i for i in range(len(_SPLIT_REASONS)) if len({k[i] for k in keys}) > 1]
         reasons = ", ".join(_SPLIT_REASONS[i] for i in differing)
         # Acquisition order (lowest InstanceNumber first) gives stable, intuitive suffixes.
         for index, key in enumerate(sorted(keys, key=lambda k: _min_instance(parts[k])), start=1):

@@ -27,6 +27,19 @@ def require_data(relative: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Keep the DICOM index cache and the demo phantom of the test run out of the user's own cache."""
+    folder = tmp_path_factory.mktemp("xdg-cache")
+    previous = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = previous
+
+
 @pytest.fixture(scope="session")
 def small_phantom_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 64x64x48 phantom DICOM series, written once per test session."""

@@ -71,7 +71,8 @@ def _node_entry(node: Node, folder: Path) -> dict[str, Any]:
         entry["reference_volume_id"] = node.reference_volume_id
         entry["opacity"] = node.opacity
         entry["segments"] = [
-            {"name": s.name, "color": list(s.color), "label_value": s.label_value, "visible": s.visible}
+            {"name": s.name, "color": list(s.color), "label_value": s.label_value, "visible": s.visible,
+             "locked": s.locked}
             for s in node.segments
         ]
         write_image(node.labelmap, folder / entry["file"])
@@ -238,8 +239,8 @@ def _read_node(entry: dict[str, Any], folder: Path) -> Node:
         return VolumeNode(volume, entry["name"], window_level=tuple(entry["window_level"]), **common)
     if kind == "segmentation":
         labelmap = read_image(folder / entry["file"], metadata={"modality": "SEG"})
-        segments = [Segment(s["name"], tuple(s["color"]), s["label_value"], s.get("visible", True))
-                    for s in entry["segments"]]
+        segments = [Segment(s["name"], tuple(s["color"]), s["label_value"], s.get("visible", True),
+                            s.get("locked", False)) for s in entry["segments"]]
         return SegmentationNode(
             labelmap, segments, entry["name"], reference_volume_id=entry.get("reference_volume_id"),
             opacity=entry.get("opacity", 0.5), **common,

@@ -152,6 +152,8 @@ class Segment:
     color: RGB
     label_value: int
     visible: bool = True
+    locked: bool = False
+    """Editing tools never overwrite nor erase a locked segment's voxels."""
 
     def __post_init__(self) -> None:
         self.color = _check_colour(self.color)
@@ -278,6 +280,31 @@ class SegmentationNode(Node):
         if segment.visible != bool(visible):
             segment.visible = bool(visible)
             self.changed.emit("display")
+
+    def insert_segment(self, segment: Segment) -> None:
+        """Add ``segment`` with its own label value (e.g. to undo its removal); its voxels are not painted."""
+        self._insert(segment)
+        self.changed.emit("data")
+
+    def remove_segment(self, label_value: int) -> Segment:
+        """Remove a segment and clear its voxels."""
+        segment = self.segment(label_value)
+        self._segments.remove(segment)
+        self._labelmap.array[self._labelmap.array == label_value] = 0
+        self.changed.emit("data")
+        return segment
+
+    def set_segment_locked(self, label_value: int, locked: bool) -> None:
+        """Lock or unlock one segment against edits."""
+        segment = self.segment(label_value)
+        if segment.locked != bool(locked):
+            segment.locked = bool(locked)
+            self.changed.emit("display")
+
+    @property
+    def locked_labels(self) -> tuple[int, ...]:
+        """Label values of the locked segments."""
+        return tuple(s.label_value for s in self._segments if s.locked)
 
     def set_segment_color(self, label_value: int, color: Iterable[float]) -> None:
         """Recolour one segment."""

@@ -10,7 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, QTimer, QUrl
+from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -29,6 +29,8 @@ from PySide6.QtWidgets import (
 from app.case import Case, CaseBundleError, VolumeNode, load_case, save_case
 from app.ui.case_controller import CaseController
 from app.ui.data_panel import DataPanel
+from app.ui.segment_editor import install_segment_editor
+from app.ui.series_browser import case_from_volume, install_series_browser, volume_case_name
 from app.ui.tasks import TaskRunner
 from app.ui.views import SlicePanel, ThreeDPanel, ViewPanel
 from rendering.orientation import SliceOrientation
@@ -91,14 +93,10 @@ def load_path(path: Path, progress, cancel) -> Case:
 
         folder = path if path.is_dir() else path.parent
         volume = read_dicom_volume(folder, progress=progress, cancel=cancel)
-        name = str(volume.metadata.get("series_description") or volume.metadata.get("SeriesDescription")
-                   or folder.name)
+        name = volume_case_name(volume, folder.name)
     if cancel.is_set():
         raise InterruptedError("cancelled")
-    case = Case(name)
-    case.add(VolumeNode(volume, name))
-    case.mark_saved(None)
-    return case
+    return case_from_volume(volume, name)
 
 
 class MainWindow(QMainWindow):
@@ -111,6 +109,7 @@ class MainWindow(QMainWindow):
     """
 
     VIEW_NAMES = ("axial", "3d", "coronal", "sagittal")
+    case_changed = Signal(object)
 
     def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -166,6 +165,8 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_menus_and_toolbars()
         self.set_case(self.case)
+        install_series_browser(self)
+        self.segment_editor = install_segment_editor(self)
 
     # --- construction ---------------------------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
@@ -310,6 +311,7 @@ class MainWindow(QMainWindow):
         self._update_title()
         self._sync_preset_combo()
         self.reset_views()
+        self.case_changed.emit(case)
 
     def _update_title(self, *_args) -> None:
         name = self.case.name if self.case is not None else ""

@@ -95,6 +95,11 @@ class SliceHeader:
     #: Extra grouping key of a multi-frame frame (stack, frame type, echo time, temporal index): frames that differ
     #: in it belong to different candidate volumes.
     split_extra: tuple[Any, ...] = ()
+    #: Where the native (uncompressed) pixel values start in the file and how many bytes they take, when the header
+    #: reader knows; the loader then reads them straight into the volume without decoding the file again.
+    pixel_data_offset: int | None = None
+    pixel_data_length: int | None = None
+    bits_allocated: int = 16
 
 
 def _floats(value: Any, n: int) -> tuple[float, ...] | None:
@@ -105,7 +110,7 @@ def _floats(value: Any, n: int) -> tuple[float, ...] | None:
         value = [value]
     try:
         values = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     if len(values) != n or not all(np.isfinite(values)):  # NaN/inf positions or spacings cannot place an image
         return None
@@ -117,7 +122,7 @@ def _int(value: Any, default: int | None = None) -> int | None:
         return default
     try:
         return int(float(value))  # IS values written as '5.0' by some vendors
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return default
 
 
@@ -126,7 +131,7 @@ def _float(value: Any, default: float | None = None) -> float | None:
         return default
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return default
 
 
@@ -256,5 +261,6 @@ def _read(path: Path) -> tuple[SliceHeader, Any]:
         transfer_syntax=syntax,
         metadata=safe_metadata(ds),
         photometric=str(ds.get("PhotometricInterpretation") or "MONOCHROME2").strip().upper(),
+        bits_allocated=bits_allocated,
     )
     return header, ds

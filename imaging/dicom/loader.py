@@ -13,7 +13,7 @@ from imaging.volume import Volume
 
 from .errors import DicomError, NoDicomFoundError, SeriesGeometryError
 from .headers import SkipFile, read_header
-from .pixels import DecodedFile, choose_dtype, decode_file, finalize_dtype, invert_monochrome1
+from .pixels import DecodedFile, choose_dtype, decode_file, finalize_dtype, invert_monochrome1, read_native_slice
 from .progress import CancelToken, ProgressCallback, ProgressReporter
 from .regrid import correct_tilt, slice_positions
 from .regrid import resample_uniform as resample_uniform_grid
@@ -94,30 +94,46 @@ def load_series(
     except SkipFile as exc:
         raise DicomError(f"a file of series {series.series_number} cannot be read: {exc}") from exc
     out_dtype = choose_dtype(slices)
-    stack = np.empty(geometry.shape, dtype=out_dtype)
+    # Integer rescales whose *possible* range exceeds int16 (16-bit unsigned storage with an intercept, as most CT)
+    # almost always fit in practice: start in int16 and widen only if a slice's actual values do not fit, rather
+    # than filling an int32 stack and narrowing it afterwards (2-3x the volume's memory).
+    may_overflow = out_dtype == np.int32 and all(s.bits_stored <= 16 for s in slices)
+    stack = np.empty(geometry.shape, dtype=np.int16 if may_overflow else out_dtype)
     warnings = list(series.warnings)
     inverted = False
     cache: tuple[Path, DecodedFile] | None = None  # multi-frame files are decoded once, not once per frame
     for k, (path, header) in enumerate(zip(series.files, slices, strict=True)):
         reporter.check_cancel("loading DICOM images")
-        if cache is None or cache[0] != path:
-            cache = (path, decode_file(path, rows, columns))
-        decoded = cache[1]
-        index = header.frame or 0
-        if index >= decoded.frames.shape[0]:
-            raise DicomError(f"'{path.name}' has {decoded.frames.shape[0]} frame(s), frame {index + 1} is missing")
-        pixels = decoded.frames[index]
-        slope, intercept = decoded.slopes[index], decoded.intercepts[index]
-        if decoded.photometric == "MONOCHROME1":
-            pixels = invert_monochrome1(pixels, decoded.bits_stored, decoded.signed)
-            inverted = True
+        pixels = read_native_slice(path, header, rows, columns)
+        if pixels is not None:
+            slope, intercept = header.slope, header.intercept
+        else:
+            if cache is None or cache[0] != path:
+                cache = (path, decode_file(path, rows, columns))
+            decoded = cache[1]
+            index = header.frame or 0
+            if index >= decoded.frames.shape[0]:
+                raise DicomError(
+                    f"'{path.name}' has {decoded.frames.shape[0]} frame(s), frame {index + 1} is missing"
+                )
+            pixels = decoded.frames[index]
+            slope, intercept = decoded.slopes[index], decoded.intercepts[index]
+            if decoded.photometric == "MONOCHROME1":
+                pixels = invert_monochrome1(pixels, decoded.bits_stored, decoded.signed)
+                inverted = True
         if stack.dtype != np.float32 and (slope != 1.0 or not float(intercept).is_integer()):
             # The header seen at scan time disagreed with the file (edited since?): fall back to floats.
             stack = stack.astype(np.float32)
         if stack.dtype == np.float32:
-            stack[k] = pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept)
+            np.multiply(pixels, np.float32(slope), out=stack[k], dtype=np.float32, casting="unsafe")
+            stack[k] += np.float32(intercept)
         else:
-            stack[k] = pixels.astype(np.int32) + int(intercept)
+            shift = int(intercept)
+            if may_overflow and stack.dtype == np.int16 and pixels.size:
+                low, high = int(pixels.min()) + shift, int(pixels.max()) + shift
+                if low < np.iinfo(np.int16).min or high > np.iinfo(np.int16).max:
+                    stack = stack.astype(np.int32)
+            np.add(pixels, np.int32(shift), out=stack[k], dtype=np.int32, casting="unsafe")
         reporter.update((k + 1) / n_slices, f"Loading images ({k + 1}/{n_slices})")
     cache = None
     stack = finalize_dtype(stack, dtype)
@@ -153,7 +169,7 @@ def load_series(
     return Volume.from_geometry(stack, geometry, metadata)
 
 
-def _nothing_found_message(root: str, result: ScanResult) -> str:
+def nothing_found_message(root: str, result: ScanResult) -> str:
     if result.series:
         details = "; ".join(
             f"series {s.series_number} '{s.description}': {s.warnings[-1] if s.warnings else 'not a volume'}"
@@ -203,6 +219,6 @@ def read_dicom_volume(
     result = scan_folder(path, progress=lambda f, m: scan_reporter.update(f, m, force=True), cancel=cancel)
     volumes = result.volumes
     if not volumes:
-        raise NoDicomFoundError(_nothing_found_message(os.fspath(path), result))
+        raise NoDicomFoundError(nothing_found_message(os.fspath(path), result))
     best = max(volumes, key=lambda s: s.n_images)  # max() keeps the first on ties: the earliest study/series
     return load_series(best, progress=lambda f, m: load_reporter.update(f, m, force=True), cancel=cancel)

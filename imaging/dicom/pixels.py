@@ -70,6 +70,59 @@ def invert_monochrome1(stored: npt.NDArray, bits_stored: int, signed: bool) -> n
     return np.int32(2 ** max(1, min(bits_stored, 31)) - 1) - stored
 
 
+_NATIVE_DTYPES = {(8, 0): np.dtype("u1"), (8, 1): np.dtype("i1"), (16, 0): np.dtype("<u2"), (16, 1): np.dtype("<i2")}
+
+
+def read_native_slice(path: Path, header: SliceHeader, rows: int, columns: int) -> npt.NDArray | None:
+    """Stored values of an uncompressed single-frame greyscale image, read at the offset its header recorded.
+
+    This skips parsing the file a second time: the scan already knows where the pixel values start. Values are
+    masked to BitsStored (unsigned) or sign-extended from it (signed), as PS3.5 section 8 defines them.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        ``(rows, columns)`` stored values; None when the fast path does not apply (compressed, multi-frame,
+        colour, MONOCHROME1, unusual bit depths, offset unknown) and the file must be decoded normally.
+
+    Raises
+    ------
+    DicomError
+        The file became unreadable or shorter since it was scanned.
+    """
+    dtype = _NATIVE_DTYPES.get((header.bits_allocated, 1 if header.pixel_representation else 0))
+    if (
+        header.pixel_data_offset is None
+        or header.pixel_data_length is None
+        or header.frame is not None
+        or header.frames != 1
+        or header.samples_per_pixel != 1
+        or header.photometric != "MONOCHROME2"
+        or dtype is None
+        or (header.rows, header.columns) != (rows, columns)
+        or header.pixel_data_length < rows * columns * dtype.itemsize
+    ):
+        return None
+    nbytes = rows * columns * dtype.itemsize
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(header.pixel_data_offset)
+            raw = fh.read(nbytes)
+    except OSError as exc:
+        raise DicomError(f"'{path.name}' cannot be read ({exc.strerror or type(exc).__name__})") from exc
+    if len(raw) < nbytes:
+        raise DicomError(f"'{path.name}' is shorter than when it was scanned: copy the series again from its source")
+    pixels = np.frombuffer(raw, dtype=dtype).reshape(rows, columns)
+    bits = header.bits_stored
+    if 0 < bits < 8 * dtype.itemsize:
+        if header.pixel_representation:  # sign-extend from the stored high bit
+            unused = 8 * dtype.itemsize - bits
+            pixels = (pixels << unused) >> unused
+        else:  # bits above BitsStored may hold overlays in old files: they are not part of the value
+            pixels = pixels & dtype.type((1 << bits) - 1)
+    return pixels
+
+
 def decode_file(path: Path, rows: int, columns: int) -> DecodedFile:
     """Decode every frame of ``path`` (single- or multi-frame) with per-frame rescale values.
 

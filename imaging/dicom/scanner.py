@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from .errors import DicomPathNotFoundError
+from .fast_header import HeaderRecord, _int, read_headers_fast, to_slice_header
 from .headers import SkipFile, SliceHeader, read_headers
+from .index_cache import IndexCache
 from .progress import CancelToken, ProgressCallback, ProgressReporter
 from .series import ScanResult, group_series
 
 __all__ = ["iter_files", "scan_folder"]
-
-# Header reading is I/O bound (network shares, USB discs): a few threads hide latency even on two cores.
-_MAX_WORKERS = min(8, (os.cpu_count() or 1) * 4)
 
 
 def iter_files(root: Path) -> Iterator[Path]:
@@ -29,6 +27,13 @@ def iter_files(root: Path) -> Iterator[Path]:
         for name in sorted(files):
             if not name.startswith("."):
                 yield Path(folder) / name
+
+
+def _adapt(record: HeaderRecord) -> list[SliceHeader] | str:
+    try:
+        return [to_slice_header(record)]
+    except SkipFile as exc:
+        return str(exc)
 
 
 def _read(path: Path) -> list[SliceHeader] | str:
@@ -45,6 +50,7 @@ def scan_folder(
     *,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    cache: IndexCache | bool | None = True,
 ) -> ScanResult:
     """Find the DICOM image series in a file or folder tree, reading headers only.
 
@@ -56,6 +62,10 @@ def scan_folder(
         ``progress(fraction, message)``, called at most ~10 times a second and once at the end.
     cancel : object with ``is_set()``, optional
         E.g. a :class:`threading.Event`; when set the scan stops.
+    cache : IndexCache, bool or None, default True
+        Header index cache keyed by path, size and modification time, so that reopening a large folder only
+        stats its files. True opens the user's cache (``$XDG_CACHE_HOME/surgitwin/index``); None or False reads
+        every header.
 
     Returns
     -------
@@ -87,36 +97,29 @@ def scan_folder(
 
     headers: dict[Path, list[SliceHeader]] = {}
     skipped: dict[Path, str] = {}
-    total = max(len(files), 1)
-    with ThreadPoolExecutor(max_workers=_MAX_WORKERS, thread_name_prefix="dicom-scan") as pool:
-        pending: dict[Future[list[SliceHeader] | str], Path] = {}
-        queue = iter(files)
-        try:
-            # Bounded submission keeps memory flat for huge trees and lets cancel take effect quickly.
-            for f in queue:
-                pending[pool.submit(_read, f)] = f
-                if len(pending) >= 4 * _MAX_WORKERS:
-                    break
-            done_count = 0
-            while pending:
-                done, _ = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
-                reporter.check_cancel("reading DICOM headers")
-                for fut in done:
-                    f = pending.pop(fut)
-                    outcome = fut.result()
-                    if isinstance(outcome, str):
-                        skipped[f] = outcome
-                    else:
-                        headers[f] = outcome
-                    done_count += 1
-                    nxt = next(queue, None)
-                    if nxt is not None:
-                        pending[pool.submit(_read, nxt)] = nxt
-                reporter.update(done_count / total, f"Reading DICOM headers ({done_count}/{len(files)})")
-        except BaseException:
-            for fut in pending:
-                fut.cancel()
-            raise
+    owned_cache = cache is True
+    index = IndexCache.open() if owned_cache else (cache or None)
+    try:
+        records = read_headers_fast(
+            [os.path.abspath(f) for f in files],
+            cache=index,
+            progress=lambda fraction, message: reporter.update(0.95 * fraction, message),
+            cancel=cancel,
+        )
+    finally:
+        if owned_cache and index is not None:
+            index.close()
+    for f, record in zip(files, records, strict=True):
+        if isinstance(record, str):
+            skipped[f] = record
+            continue
+        frames = _int(record.attrs.get("NumberOfFrames"), 1) or 1
+        # Enhanced multi-frame objects keep geometry in functional-group sequences: pydicom reads those.
+        outcome = _read(f) if frames > 1 else _adapt(record)
+        if isinstance(outcome, str):
+            skipped[f] = outcome
+        else:
+            headers[f] = outcome
 
     reporter.update(1.0, "Grouping series", force=True)
     series = group_series(h for f in files if f in headers for h in headers[f])

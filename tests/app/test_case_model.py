@@ -45,6 +45,7 @@ def full_case(rng: np.random.Generator) -> Case:
     mask = volume.volume.array > 800
     segmentation.add_segment("Bone", (0.9, 0.9, 0.8), mask)
     segmentation.add_segment("Liver", (0.6, 0.2, 0.1), volume.volume.array < -900)
+    segmentation.set_segment_locked(2, True)
     case.add(MeshNode(_tetrahedron(), "Bone model", color=(0.9, 0.9, 0.8), opacity=0.7,
                       segmentation_id=segmentation.id, label_value=1))
     case.add(PlanNode("Resection plane", "plane", {"origin": [1.0, 2.0, 3.0], "normal": [0.0, 0.0, 1.0]}))
@@ -138,6 +139,7 @@ def test_save_and_load_round_trip(full_case: Case, tmp_path, name: str) -> None:
     seg, seg_copy = full_case.segmentations[0], loaded.segmentations[0]
     np.testing.assert_array_equal(seg_copy.labelmap.array, seg.labelmap.array)
     assert seg_copy.segments == seg.segments
+    assert seg_copy.locked_labels == (2,)
     assert seg_copy.reference_volume_id == original.id
     mesh, mesh_copy = full_case.meshes[0], loaded.meshes[0]
     np.testing.assert_allclose(mesh_copy.mesh.points, mesh.mesh.points)

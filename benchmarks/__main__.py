@@ -1,6 +1,7 @@
 """``python -m benchmarks [GROUP ...] [--quick] [--reps N]``: our figures beside the peers', measured in one run.
 
-Groups: ``dicom`` (folder -> volume, peak memory, header indexing, index cache, ``surgitwin convert``).
+Groups: ``dicom`` (folder -> volume, peak memory, header indexing, index cache, ``surgitwin convert``) and
+``meshing`` (DICOM -> bone STL against InVesalius and the raw VTK chain, mesh quality).
 Results print as a table (path | ours | peer | ratio) and are written to ``benchmarks/results/latest.json``.
 """
 
@@ -14,10 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import dicom_bench
+from benchmarks import dicom_bench, meshing_bench
 from benchmarks.common import Table
 
-GROUPS = {"dicom": dicom_bench.run}
+GROUPS = {"dicom": dicom_bench.run, "meshing": meshing_bench.run}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,7 @@ def _check_suffix(path: Path) -> None:
         raise ImageIOError(f"{path.name}: unsupported image format (use one of {', '.join(_SUFFIXES)})")
 
 
-def write_image(volume: Volume, path: str | Path, *, compress: bool = True) -> Path:
+def write_image(volume: Volume, path: str | Path, *, compress: bool | None = None) -> Path:
     """Write ``volume`` to NRRD, NIfTI or MetaImage, chosen by the file suffix.
 
     Parameters
@@ -31,18 +31,28 @@ def write_image(volume: Volume, path: str | Path, *, compress: bool = True) -> P
         Image to write; its LPS geometry is stored in the file (NIfTI converts it to RAS as the format requires).
     path : str or Path
         Destination.
-    compress : bool
-        Compress the voxel data (gzip).
+    compress : bool, optional
+        gzip the voxel data. By default only ``.nii.gz`` is compressed (its name says so); NRRD and MetaImage are
+        written raw, which is several times faster (as SimpleITK and dcm2niix do by default).
 
     Returns
     -------
     Path
         The written file.
     """
-    import SimpleITK as sitk
-
     path = Path(path)
     _check_suffix(path)
+    if compress is None:
+        compress = path.name.lower().endswith(".gz")
+    if path.suffix.lower() == ".nrrd":
+        from imaging.nrrd_writer import write_nrrd
+
+        try:
+            return write_nrrd(volume, path, compress=compress)
+        except (OSError, ValueError) as exc:
+            raise ImageIOError(f"could not write {path.name}: {exc}") from exc
+    import SimpleITK as sitk
+
     try:
         sitk.WriteImage(volume.to_simpleitk(), str(path), useCompression=compress)
     except RuntimeError as exc:

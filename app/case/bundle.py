@@ -65,7 +65,7 @@ def _node_entry(node: Node, folder: Path) -> dict[str, Any]:
         entry["file"] = f"volumes/{node.id}.nrrd"
         entry["window_level"] = list(node.window_level)
         entry["metadata"] = _jsonable(node.volume.metadata)
-        write_image(node.volume, folder / entry["file"])
+        write_image(node.volume, folder / entry["file"], compress=True)
     elif isinstance(node, SegmentationNode):
         entry["file"] = f"segmentations/{node.id}.nrrd"
         entry["reference_volume_id"] = node.reference_volume_id
@@ -75,7 +75,7 @@ def _node_entry(node: Node, folder: Path) -> dict[str, Any]:
              "locked": s.locked}
             for s in node.segments
         ]
-        write_image(node.labelmap, folder / entry["file"])
+        write_image(node.labelmap, folder / entry["file"], compress=True)
     elif isinstance(node, MeshNode):
         entry["file"] = f"meshes/{node.id}.vtp"
         entry.update(

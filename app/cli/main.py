@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from app.cli.export_commands import COMMANDS as EXPORT_COMMANDS
+from app.cli.export_commands import add_parsers as add_export_parsers
 from app.cli.segment_commands import COMMANDS as SEGMENT_COMMANDS
 from app.cli.segment_commands import add_parsers as add_segment_parsers
 
@@ -82,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resample-uniform", action="store_true",
                    help="resample irregular slice spacing (missing slices) onto a uniform grid at the smallest step")
     add_segment_parsers(sub)
+    add_export_parsers(sub)
     return parser
 
 
@@ -210,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     install_phi_filter()
     commands = {"phantom": _cmd_phantom, "info": _cmd_info, "demo": _cmd_demo, "open": _cmd_open,
-                "convert": _cmd_convert, **SEGMENT_COMMANDS}
+                "convert": _cmd_convert, **SEGMENT_COMMANDS, **EXPORT_COMMANDS}
     try:
         if args.command is None:
             from app.ui.application import run_gui

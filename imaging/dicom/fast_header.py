@@ -816,9 +816,8 @@ def _text(value: Any) -> str:
 
 
 def _safe_metadata(record: HeaderRecord) -> dict[str, Any]:
-    from pydicom.uid import UID
-
     from .metadata import SAFE_TAGS
+    from .transfer_syntax import syntax_name
 
     out: dict[str, Any] = {}
     for keyword, key in SAFE_TAGS.items():
@@ -831,7 +830,7 @@ def _safe_metadata(record: HeaderRecord) -> dict[str, Any]:
     if not record.transfer_syntax:  # no file meta: read_header leaves these out too
         return out
     out["transfer_syntax"] = record.transfer_syntax
-    out["transfer_syntax_name"] = UID(record.transfer_syntax).name
+    out["transfer_syntax_name"] = syntax_name(record.transfer_syntax)
     return out
 
 
@@ -847,8 +846,6 @@ def to_slice_header(record: HeaderRecord) -> SliceHeader:
         When ``read_header`` would skip the file (DICOMDIR, no image, no series UID, truncated pixel data), with
         the same reason.
     """
-    from pydicom.uid import UID
-
     from .headers import SliceHeader
     from .transfer_syntax import is_compressed
 
@@ -858,6 +855,8 @@ def to_slice_header(record: HeaderRecord) -> SliceHeader:
         raise HeaderParseError("DICOMDIR index file (lists images, holds none)")
     rows, columns = _int(a.get("Rows")), _int(a.get("Columns"))
     if not rows or not columns:
+        from pydicom.uid import UID
+
         kind = UID(sop_class).name if sop_class else "unknown SOP class"
         raise HeaderParseError(f"no image in this DICOM object ({kind})")
     series_uid = _text(a.get("SeriesInstanceUID"))

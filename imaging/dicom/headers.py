@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pydicom
-from pydicom.errors import InvalidDicomError
-from pydicom.tag import Tag
-from pydicom.uid import UID
 
 from .metadata import SAFE_TAGS, safe_metadata
 from .transfer_syntax import is_compressed
@@ -55,7 +52,13 @@ HEADER_KEYWORDS: tuple[str, ...] = tuple(
 )
 #: Read as well, only present in enhanced multi-frame objects: per-frame geometry and rescale live there.
 MULTIFRAME_KEYWORDS: tuple[str, ...] = ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence")
-_HEADER_TAGS = [Tag(k) for k in (*HEADER_KEYWORDS, *MULTIFRAME_KEYWORDS)]
+
+
+@functools.cache
+def _header_tags() -> list[Any]:
+    from pydicom.tag import Tag
+
+    return [Tag(k) for k in (*HEADER_KEYWORDS, *MULTIFRAME_KEYWORDS)]
 
 
 class SkipFile(Exception):
@@ -192,8 +195,11 @@ def _read(path: Path) -> tuple[SliceHeader, Any]:
         if path.name.upper() == "DICOMDIR":
             raise SkipFile("DICOMDIR index file (lists images, holds none)")
         fh.seek(0)
+        import pydicom
+        from pydicom.errors import InvalidDicomError
+
         try:
-            ds = pydicom.dcmread(fh, stop_before_pixels=True, specific_tags=_HEADER_TAGS, force=not has_preamble)
+            ds = pydicom.dcmread(fh, stop_before_pixels=True, specific_tags=_header_tags(), force=not has_preamble)
         except InvalidDicomError as exc:
             raise SkipFile("not DICOM (no DICM preamble and not parseable)") from exc
         except Exception as exc:  # pydicom raises many types (EOFError, ValueError, struct.error...) on bad headers
@@ -207,6 +213,8 @@ def _read(path: Path) -> tuple[SliceHeader, Any]:
         raise SkipFile("DICOMDIR index file (lists images, holds none)")
     rows, columns = _int(ds.get("Rows")), _int(ds.get("Columns"))
     if not rows or not columns:
+        from pydicom.uid import UID
+
         kind = UID(sop_class).name if sop_class else "unknown SOP class"
         raise SkipFile(f"no image in this DICOM object ({kind})")
     series_uid = str(ds.get("SeriesInstanceUID") or "").strip()

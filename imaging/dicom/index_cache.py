@@ -113,7 +113,8 @@ class IndexCache:
         conn = sqlite3.connect(db, timeout=5.0, check_same_thread=False, isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
+            # A cache: losing its last writes costs a re-read, while an fsync can stall behind other dirty data.
+            conn.execute("PRAGMA synchronous=OFF")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             if version != _USER_VERSION or "files" not in tables:

@@ -13,7 +13,16 @@ from imaging.volume import Volume
 
 from .errors import DicomError, NoDicomFoundError, SeriesGeometryError
 from .headers import SkipFile, read_header
-from .pixels import DecodedFile, choose_dtype, decode_file, finalize_dtype, invert_monochrome1, read_native_slice
+from .index_cache import IndexCache
+from .pixels import (
+    DecodedFile,
+    choose_dtype,
+    decode_file,
+    finalize_dtype,
+    invert_monochrome1,
+    read_native_slice,
+    read_native_slice_into_int16,
+)
 from .progress import CancelToken, ProgressCallback, ProgressReporter
 from .regrid import correct_tilt, slice_positions
 from .regrid import resample_uniform as resample_uniform_grid
@@ -34,6 +43,7 @@ def load_series(
     *,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    cache: IndexCache | bool | None = True,
     dtype: npt.DTypeLike | None = None,
     tilt_correct: bool = False,
     resample_uniform: bool = False,
@@ -104,6 +114,9 @@ def load_series(
     cache: tuple[Path, DecodedFile] | None = None  # multi-frame files are decoded once, not once per frame
     for k, (path, header) in enumerate(zip(series.files, slices, strict=True)):
         reporter.check_cancel("loading DICOM images")
+        if stack.dtype == np.int16 and read_native_slice_into_int16(path, header, stack[k]):
+            reporter.update((k + 1) / n_slices, f"Loading images ({k + 1}/{n_slices})")
+            continue
         pixels = read_native_slice(path, header, rows, columns)
         if pixels is not None:
             slope, intercept = header.slope, header.intercept
@@ -191,6 +204,7 @@ def read_dicom_volume(
     *,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    cache: IndexCache | bool | None = True,
 ) -> Volume:
     """Scan ``path`` and load its largest volume series (the one with the most files).
 
@@ -202,6 +216,8 @@ def read_dicom_volume(
         ``progress(fraction, message)``: scanning covers the first 30 %, loading the rest.
     cancel : object with ``is_set()``, optional
         Stops reading when set.
+    cache : IndexCache, bool or None, default True
+        Header index cache passed to :func:`scan_folder` (True: the user's cache; None: read every header).
 
     Returns
     -------
@@ -216,7 +232,9 @@ def read_dicom_volume(
     """
     reporter = ProgressReporter(progress, cancel)
     scan_reporter, load_reporter = reporter.sub(0.0, 0.3), reporter.sub(0.3, 1.0)
-    result = scan_folder(path, progress=lambda f, m: scan_reporter.update(f, m, force=True), cancel=cancel)
+    result = scan_folder(
+        path, progress=lambda f, m: scan_reporter.update(f, m, force=True), cancel=cancel, cache=cache
+    )
     volumes = result.volumes
     if not volumes:
         raise NoDicomFoundError(nothing_found_message(os.fspath(path), result))

@@ -7,11 +7,10 @@ and private tags therefore never appear in :data:`SAFE_TAGS`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
-from pydicom.valuerep import IS, DSfloat, PersonName
+if TYPE_CHECKING:  # pydicom is imported where it is used: the native fast path never needs it
+    from pydicom.dataset import Dataset
 
 __all__ = ["FORBIDDEN_KEYWORDS", "SAFE_TAGS", "safe_metadata", "to_python"]
 
@@ -70,6 +69,9 @@ if FORBIDDEN_KEYWORDS & SAFE_TAGS.keys():  # pragma: no cover - guards future ed
 
 def to_python(value: Any) -> Any:
     """Convert a pydicom element value to plain JSON-ready Python (float, int, str, list)."""
+    from pydicom.multival import MultiValue
+    from pydicom.valuerep import IS, DSfloat, PersonName
+
     if isinstance(value, PersonName):  # never expected (allow-list), but never let a name through by accident
         return None
     if isinstance(value, MultiValue | list | tuple):

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import pydicom
 
 from .errors import DicomError
 from .headers import SliceHeader, _float, _int
@@ -73,6 +72,49 @@ def invert_monochrome1(stored: npt.NDArray, bits_stored: int, signed: bool) -> n
 _NATIVE_DTYPES = {(8, 0): np.dtype("u1"), (8, 1): np.dtype("i1"), (16, 0): np.dtype("<u2"), (16, 1): np.dtype("<i2")}
 
 
+def _native_dtype(header: SliceHeader, rows: int, columns: int) -> np.dtype | None:
+    """Stored dtype when ``header``'s pixels can be read straight from the file, else None."""
+    dtype = _NATIVE_DTYPES.get((header.bits_allocated, 1 if header.pixel_representation else 0))
+    if (
+        header.pixel_data_offset is None
+        or header.pixel_data_length is None
+        or header.frame is not None
+        or header.frames != 1
+        or header.samples_per_pixel != 1
+        or header.photometric != "MONOCHROME2"
+        or dtype is None
+        or (header.rows, header.columns) != (rows, columns)
+        or header.pixel_data_length < rows * columns * dtype.itemsize
+    ):
+        return None
+    return dtype
+
+
+def _read_exactly(path: Path, offset: int, buffer: memoryview) -> None:
+    try:
+        with open(path, "rb", buffering=0) as fh:
+            fh.seek(offset)
+            got = fh.readinto(buffer)
+    except OSError as exc:
+        raise DicomError(f"'{path.name}' cannot be read ({exc.strerror or type(exc).__name__})") from exc
+    if got != len(buffer):
+        raise DicomError(f"'{path.name}' is shorter than when it was scanned: copy the series again from its source")
+
+
+def _fix_bits(pixels: npt.NDArray, header: SliceHeader) -> npt.NDArray:
+    """Mask unsigned values to BitsStored, or sign-extend signed ones from it (PS3.5 section 8), in place."""
+    width = 8 * pixels.dtype.itemsize
+    bits = header.bits_stored
+    if 0 < bits < width:
+        if header.pixel_representation:
+            unused = width - bits
+            np.left_shift(pixels, unused, out=pixels)
+            np.right_shift(pixels, unused, out=pixels)
+        else:  # bits above BitsStored may hold overlays in old files: they are not part of the value
+            np.bitwise_and(pixels, pixels.dtype.type((1 << bits) - 1), out=pixels)
+    return pixels
+
+
 def read_native_slice(path: Path, header: SliceHeader, rows: int, columns: int) -> npt.NDArray | None:
     """Stored values of an uncompressed single-frame greyscale image, read at the offset its header recorded.
 
@@ -90,37 +132,45 @@ def read_native_slice(path: Path, header: SliceHeader, rows: int, columns: int) 
     DicomError
         The file became unreadable or shorter since it was scanned.
     """
-    dtype = _NATIVE_DTYPES.get((header.bits_allocated, 1 if header.pixel_representation else 0))
-    if (
-        header.pixel_data_offset is None
-        or header.pixel_data_length is None
-        or header.frame is not None
-        or header.frames != 1
-        or header.samples_per_pixel != 1
-        or header.photometric != "MONOCHROME2"
-        or dtype is None
-        or (header.rows, header.columns) != (rows, columns)
-        or header.pixel_data_length < rows * columns * dtype.itemsize
-    ):
+    dtype = _native_dtype(header, rows, columns)
+    if dtype is None:
         return None
-    nbytes = rows * columns * dtype.itemsize
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(header.pixel_data_offset)
-            raw = fh.read(nbytes)
-    except OSError as exc:
-        raise DicomError(f"'{path.name}' cannot be read ({exc.strerror or type(exc).__name__})") from exc
-    if len(raw) < nbytes:
-        raise DicomError(f"'{path.name}' is shorter than when it was scanned: copy the series again from its source")
-    pixels = np.frombuffer(raw, dtype=dtype).reshape(rows, columns)
-    bits = header.bits_stored
-    if 0 < bits < 8 * dtype.itemsize:
-        if header.pixel_representation:  # sign-extend from the stored high bit
-            unused = 8 * dtype.itemsize - bits
-            pixels = (pixels << unused) >> unused
-        else:  # bits above BitsStored may hold overlays in old files: they are not part of the value
-            pixels = pixels & dtype.type((1 << bits) - 1)
-    return pixels
+    pixels = np.empty((rows, columns), dtype=dtype)
+    _read_exactly(path, header.pixel_data_offset, memoryview(pixels.reshape(-1).view(np.uint8)))  # type: ignore[arg-type]
+    return _fix_bits(pixels, header)
+
+
+def read_native_slice_into_int16(path: Path, header: SliceHeader, out: npt.NDArray[np.int16]) -> bool:
+    """Read a 16-bit native slice straight into ``out`` (an int16 slice of the volume) and apply its intercept.
+
+    No temporary array is made: the stored values land in ``out``'s own memory and the integer intercept is added
+    in place. Returns False (``out`` untouched or to be overwritten) when the fast path does not apply or the
+    rescaled values would not fit in int16; the caller then falls back to the general path.
+    """
+    rows, columns = out.shape
+    dtype = _native_dtype(header, rows, columns)
+    if (
+        dtype is None
+        or dtype.itemsize != 2
+        or header.slope != 1.0
+        or not float(header.intercept).is_integer()
+        or not -32768 <= header.intercept <= 32767
+    ):
+        return False
+    stored = out.view(dtype)
+    _read_exactly(path, header.pixel_data_offset, memoryview(stored.reshape(-1).view(np.uint8)))  # type: ignore[arg-type]
+    _fix_bits(stored, header)
+    intercept = int(header.intercept)
+    if intercept:
+        low, high = int(stored.min()) + intercept, int(stored.max()) + intercept
+        if low < -32768 or high > 32767:
+            return False
+        # Stored values reinterpreted as int16 plus the intercept, modulo 2**16, equal the true values because
+        # the true values are known (just above) to fit in int16.
+        np.add(out, np.int16(intercept), out=out)
+    elif dtype == np.dtype("<u2") and int(stored.max()) > 32767:
+        return False
+    return True
 
 
 def decode_file(path: Path, rows: int, columns: int) -> DecodedFile:
@@ -131,6 +181,8 @@ def decode_file(path: Path, rows: int, columns: int) -> DecodedFile:
     DicomError
         As :func:`read_pixels`.
     """
+    import pydicom
+
     name = path.name
     try:
         ds = pydicom.dcmread(path, force=True)

@@ -24,6 +24,7 @@ _SPLIT_REASONS = (
     "temporal position",
     "series number",
     "multi-frame stack, frame type, echo time or temporal index",
+    "image type",
 )
 
 
@@ -118,13 +119,27 @@ class ScanResult:
         return [s for s in self.series if s.is_volume]
 
 
+def _image_kind(h: SliceHeader) -> tuple[str, ...]:
+    """ImageType reduced to what separates volumes: ORIGINAL/DERIVED, PRIMARY/SECONDARY, and localizers.
+
+    Later values are vendor-specific and sometimes vary slice by slice within one volume, so they are ignored.
+    """
+    value = h.metadata.get("image_type")
+    if isinstance(value, list | tuple):
+        values = [str(v).upper() for v in value]
+    else:
+        values = str(value or "").upper().split("\\")
+    kind = tuple(values[:2])
+    return (*kind, "LOCALIZER") if any("LOCALIZER" in v or v == "SCOUT" for v in values) else kind
+
+
 def _split_key(h: SliceHeader) -> tuple[Any, ...]:
     iop = tuple(round(v, _IOP_DECIMALS) + 0.0 for v in h.iop) if h.iop is not None else None
-    return (iop, (h.rows, h.columns), h.echo, h.temporal_position, h.series_number, h.split_extra)
+    return (iop, (h.rows, h.columns), h.echo, h.temporal_position, h.series_number, h.split_extra, _image_kind(h))
 
 
 def _describe_part(key: tuple[Any, ...], differing: list[int]) -> str:
-    iop, (rows, columns), echo, temporal, number, extra = key
+    iop, (rows, columns), echo, temporal, number, extra, kind = key
     parts = {
         0: f"orientation {list(iop) if iop is not None else 'absent'}",
         1: f"{columns}x{rows} pixels",
@@ -137,6 +152,7 @@ def _describe_part(key: tuple[Any, ...], differing: list[int]) -> str:
                                    strict=False)
             if value is not None
         ),
+        6: f"image type {'/'.join(kind) or 'absent'}",
     }
     return ", ".join(parts[i] for i in differing)
 

@@ -124,3 +124,29 @@ def test_demo_offscreen_writes_views_with_visible_anatomy(tmp_path: Path) -> Non
     ivory = (view3d[..., 0] > 150) & (view3d[..., 1] > 140) & (view3d[..., 2] > 110)
     assert red.sum() > 500
     assert ivory.sum() > 2000
+
+
+def test_deidentify_exports_a_loadable_series_without_identity(tmp_path: Path) -> None:
+    import pydicom
+
+    source = tmp_path / "ph"
+    assert run("phantom", str(source), "--size", "32x32x16", "--seed", "9").returncode == 0
+    original = pydicom.dcmread(next(source.glob("*.dcm")))
+    out = tmp_path / "export"
+    result = run("deidentify", str(source), str(out), "--pseudonym", "SUBJ-001", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["series"][0]["files"] == 16
+    files = sorted(out.rglob("*.dcm"))
+    assert len(files) == 16
+    for path in files:
+        data = path.read_bytes()
+        assert b"Phantom^Abdomen" not in data
+        assert original.StudyInstanceUID.encode() not in data
+        assert original.PatientID.encode() not in data
+    ds = pydicom.dcmread(files[0])
+    assert ds.PatientName == "SUBJ-001"
+    assert ds.PatientIdentityRemoved == "YES"
+    info = json.loads(run("info", str(out), "--json").stdout)["series"][0]
+    assert info["size"] == [32, 32, 16]
+    assert run("deidentify", str(source), str(out)).returncode == 2, "refuses a non-empty destination"

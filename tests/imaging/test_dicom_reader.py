@@ -450,3 +450,22 @@ def test_real_not_a_volume_is_reported(data_dir: Path) -> None:
     assert any("4 images at the same position: not a volume" in w for w in series.warnings)
     with pytest.raises(SeriesGeometryError):
         load_series(series)
+
+
+def test_split_by_image_type(tmp_path: Path) -> None:
+    """Original slices and derived reformats sharing a SeriesInstanceUID are two volumes, not one stack."""
+    import pydicom
+
+    uid = generate_uid()
+    write_series(tmp_path, axial_positions(3), series_uid=uid, prefix="OR")
+    write_series(tmp_path, axial_positions(3), series_uid=uid, prefix="DE", instances=[4, 5, 6])
+    for path in sorted(tmp_path.glob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        ds.ImageType = ["DERIVED", "SECONDARY", "MPR"] if path.name.startswith("DE") else ["ORIGINAL", "PRIMARY"]
+        ds.save_as(path)
+    series = scan_folder(tmp_path, cache=None).series
+    assert [s.series_uid for s in series] == [f"{uid}.1", f"{uid}.2"]
+    assert all(s.is_volume for s in series)
+    assert "image type" in series[0].warnings[0]
+    assert "ORIGINAL/PRIMARY" in series[0].warnings[0]
+    assert "DERIVED/SECONDARY" in series[1].warnings[0]

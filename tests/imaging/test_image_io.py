@@ -56,3 +56,30 @@ def test_unknown_suffix_and_missing_file(tmp_path: Path) -> None:
     bad.write_bytes(gzip.compress(b"not an image"))
     with pytest.raises(ImageIOError):
         read_image(bad)
+
+
+@pytest.mark.parametrize("compress", [False, True])
+@pytest.mark.parametrize("dtype", [np.int16, np.uint8, np.float32])
+def test_native_nrrd_writer_is_read_back_exactly_by_simpleitk(tmp_path, compress: bool, dtype) -> None:
+    import SimpleITK as sitk
+
+    from imaging.nrrd_writer import write_nrrd
+
+    rng = np.random.default_rng(5)
+    array = (rng.normal(0, 300, size=(7, 9, 11))).astype(dtype)
+    direction = np.array([[0.0, 0.6, 0.8], [0.0, 0.8, -0.6], [1.0, 0.0, 0.0]])  # oblique, right-handed
+    volume = Volume(array, (0.7, 1.3, 2.9), (-12.5, 40.125, 7.0), direction)
+    path = write_nrrd(volume, tmp_path / "v.nrrd", compress=compress)
+    image = sitk.ReadImage(str(path))
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(image), array)
+    np.testing.assert_allclose(image.GetSpacing(), volume.spacing, rtol=1e-12)
+    np.testing.assert_allclose(image.GetOrigin(), volume.origin, atol=1e-12)
+    np.testing.assert_allclose(np.reshape(image.GetDirection(), (3, 3)), direction, atol=1e-12)
+    assert [p.name for p in tmp_path.iterdir()] == ["v.nrrd"], "no temporary file is left behind"
+
+
+def test_native_nrrd_writer_refuses_complex_voxels(tmp_path) -> None:
+    from imaging.nrrd_writer import write_nrrd
+
+    with pytest.raises(ValueError, match="cannot hold"):
+        write_nrrd(Volume(np.zeros((2, 2, 2), np.complex64)), tmp_path / "c.nrrd")

@@ -196,7 +196,9 @@ def decimate_mesh(
         points, faces = fast_simplification.simplify(
             mesh.points.astype(np.float32), mesh.faces.astype(np.int32), target_reduction=reduction
         )
-        return SurfaceMesh(points.astype(np.float64), faces.astype(np.int64), meta)
+        # Quadric collapses can pinch two nearby sheets together along an edge; split such pinches so that a
+        # watertight input stays watertight (a printer's slicer rejects non-manifold edges).
+        return split_nonmanifold_edges(SurfaceMesh(points.astype(np.float64), faces.astype(np.int64), meta))
     from vtkmodules.vtkFiltersCore import vtkQuadricDecimation
 
     from imaging.mesh_io import from_vtk_polydata, to_vtk_polydata
@@ -207,6 +209,82 @@ def decimate_mesh(
     dec.VolumePreservationOn()
     dec.Update()
     return from_vtk_polydata(dec.GetOutput(), meta)
+
+
+PINCH_SEPARATION_MM = 0.01
+
+
+def split_nonmanifold_edges(mesh: SurfaceMesh) -> SurfaceMesh:
+    """Separate surfaces that touch along edges shared by more than two triangles.
+
+    Around each vertex of such an edge, the incident triangles are grouped into fans connected through ordinary
+    (two-triangle) edges; every fan but the first gets its own copy of the vertex, moved
+    :data:`PINCH_SEPARATION_MM` into its fan. Two sheets pinched together thus become two sheets a hundredth of a
+    millimetre apart, and each edge again borders exactly two triangles. Degenerate triangles (a repeated vertex)
+    are dropped first.
+
+    Parameters
+    ----------
+    mesh : SurfaceMesh
+        Triangle surface.
+
+    Returns
+    -------
+    SurfaceMesh
+        The same surface with the pinched vertices duplicated (``mesh`` itself when there is nothing to split).
+    """
+    faces = mesh.faces
+    keep = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])
+    faces = faces[keep]
+    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    unique, inverse, counts = np.unique(edges, axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.ravel()
+    if counts.max(initial=0) <= 2:
+        return mesh if keep.all() else SurfaceMesh(mesh.points, faces, dict(mesh.metadata))
+    n_faces = len(faces)
+    edge_faces: dict[int, list[int]] = {}
+    for slot, edge in enumerate(inverse):
+        edge_faces.setdefault(int(edge), []).append(slot % n_faces)
+    manifold = counts == 2
+    face_edges = inverse.reshape(3, n_faces).T  # edge ids of each triangle
+    points = [mesh.points]
+    faces = faces.copy()
+    next_index = len(mesh.points)
+    for vertex in np.unique(unique[counts > 2]):
+        around = [int(f) for f in np.nonzero((faces == vertex).any(axis=1))[0]]
+        seen: set[int] = set()
+        fans: list[list[int]] = []
+        for start in around:
+            if start in seen:
+                continue
+            fan, stack = [], [start]
+            seen.add(start)
+            while stack:  # walk the umbrella through ordinary edges that contain this vertex
+                face = stack.pop()
+                fan.append(face)
+                for edge in face_edges[face]:
+                    if not manifold[edge] or vertex not in unique[edge]:
+                        continue
+                    for other in edge_faces[int(edge)]:
+                        if other not in seen:
+                            seen.add(other)
+                            stack.append(other)
+            fans.append(fan)
+        for fan in fans[1:]:
+            rows = np.asarray(fan)
+            block = faces[rows]
+            block[block == vertex] = next_index
+            faces[rows] = block
+            # Nudge the copy a hundredth of a millimetre into its own sheet: at the very same position, any
+            # format without shared vertices (STL) would be welded back into the pinch when read.
+            known = np.concatenate(points)  # earlier splits may already have renumbered neighbours
+            centre = known[np.unique(block[block != next_index])].mean(axis=0)
+            toward = centre - mesh.points[vertex]
+            norm = float(np.linalg.norm(toward))
+            shift = toward * (PINCH_SEPARATION_MM / norm) if norm > 0 else 0.0
+            points.append((mesh.points[vertex] + shift)[None, :])
+            next_index += 1
+    return SurfaceMesh(np.concatenate(points), faces, {**mesh.metadata, "pinches_split": True})
 
 
 def repair_mesh(mesh: SurfaceMesh) -> SurfaceMesh:

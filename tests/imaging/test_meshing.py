@@ -150,3 +150,28 @@ def test_vmtk_aorta_level_set_matches_vmtk_surface():
     mean = (distance_to_surface(a, ref_lps).mean() + distance_to_surface(b, mesh).mean()) / 2
     assert mean <= 0.5
     assert ours.is_watertight
+
+
+def test_pinched_sheets_are_split_so_the_mesh_stays_watertight_through_stl(tmp_path) -> None:
+    from imaging.mesh import SurfaceMesh
+    from imaging.mesh_io import write_mesh
+    from imaging.meshing import PINCH_SEPARATION_MM, split_nonmanifold_edges
+
+    # Two closed tetrahedra on either side of the edge 0-1, which four triangles share (a pinch).
+    points = np.array([[0, 0, 0], [0, 0, 10], [8, 3, 5], [8, -3, 5], [-8, 3, 5], [-8, -3, 5]], float)
+    tetra = [[0, 1, 2], [0, 2, 3], [0, 3, 1], [1, 3, 2]]
+    other = [[0, 4, 1], [0, 5, 4], [0, 1, 5], [1, 4, 5]]
+    pinched = SurfaceMesh(points, np.array(tetra + other))
+    before = trimesh.Trimesh(pinched.points, pinched.faces, process=False)
+    assert not before.is_watertight
+
+    split = split_nonmanifold_edges(pinched)
+    assert split.n_points == 8, "vertices 0 and 1 each get one copy"
+    moved = np.linalg.norm(split.points[6:] - points[[0, 1]], axis=1)
+    np.testing.assert_allclose(moved, PINCH_SEPARATION_MM, rtol=1e-9)
+    path = write_mesh(split, tmp_path / "pinch.stl")
+    reloaded = trimesh.load(path)  # STL stores no shared vertices: trimesh welds them by position
+    assert reloaded.is_watertight
+    assert reloaded.volume == pytest.approx(before.volume, rel=5e-3)  # the 0.01 mm nudge on a 10 mm solid
+    manifold = SurfaceMesh(points[:4], np.array(tetra))
+    assert split_nonmanifold_edges(manifold) is manifold

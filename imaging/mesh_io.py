@@ -143,7 +143,7 @@ def write_meshes(items: list[NamedMesh], path: str | Path, *, coordinates: str =
         elif suffix == ".3mf":
             _write_3mf(items, path)
         else:
-            _write_vtk(_merge([i.mesh for i in items]), path, suffix)
+            _write_vtk(_merge([i.mesh for i in items]), path, suffix, coordinates)
     except OSError as exc:
         raise MeshIOError(f"could not write {path}: {exc.strerror or exc}") from exc
     return path
@@ -159,7 +159,7 @@ def _merge(meshes: list[SurfaceMesh]) -> SurfaceMesh:
     )
 
 
-def _write_vtk(mesh: SurfaceMesh, path: Path, suffix: str) -> None:
+def _write_vtk(mesh: SurfaceMesh, path: Path, suffix: str, coordinates: str = "LPS") -> None:
     writers = {".vtp": vtkXMLPolyDataWriter, ".ply": vtkPLYWriter, ".stl": vtkSTLWriter}
     writer = writers[suffix]()
     writer.SetFileName(str(path))
@@ -169,8 +169,11 @@ def _write_vtk(mesh: SurfaceMesh, path: Path, suffix: str) -> None:
         writer.SetCompressorTypeToZLib()
     else:
         writer.SetFileTypeToBinary()
+        if suffix == ".ply":
+            writer.AddComment(f"SPACE={coordinates.upper()}")
         if suffix == ".stl":
-            writer.SetHeader("SurgiTwin surface, millimetres")  # no patient metadata in the 80-byte header
+            # No patient metadata in the 80-byte header; SPACE= is how 3D Slicer marks an STL's coordinate system.
+            writer.SetHeader(f"SurgiTwin surface, millimetres, SPACE={coordinates.upper()}")
     if not writer.Write():
         raise MeshIOError(f"could not write {path}")
 
@@ -183,7 +186,8 @@ def _fmt_rows(array: np.ndarray, prefix: str, fmt: str) -> str:
 
 def _write_obj(items: list[NamedMesh], path: Path) -> None:
     mtl = path.with_suffix(".mtl")
-    parts = [f"# SurgiTwin surface, millimetres\nmtllib {mtl.name}\n"]
+    space = items[0].mesh.metadata.get("coordinates", "LPS") if items else "LPS"
+    parts = [f"# SurgiTwin surface, millimetres, SPACE={space}\nmtllib {mtl.name}\n"]
     materials = []
     base = 1
     for n, item in enumerate(items):
@@ -260,6 +264,45 @@ def _write_3mf(items: list[NamedMesh], path: Path) -> None:
         z.writestr("[Content_Types].xml", content_types)
         z.writestr("_rels/.rels", rels)
         z.writestr("3D/3dmodel.model", model)
+
+
+def stored_coordinates(path: str | Path) -> str | None:
+    """``"LPS"`` or ``"RAS"`` when the file says which (a ``SPACE=`` tag in an STL header or a PLY/OBJ comment, as
+    3D Slicer and SurgiTwin write), else None."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return None
+    for space in ("LPS", "RAS"):
+        if f"SPACE={space}".encode() in head.upper():
+            return space
+    return None
+
+
+def read_mesh_lps(path: str | Path, *, assume: str = "LPS") -> tuple[SurfaceMesh, str]:
+    """Read a surface and bring it to LPS millimetres.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.stl``, ``.obj``, ``.ply`` or ``.vtp`` file.
+    assume : {"LPS", "RAS"}
+        The coordinate system when the file does not say (see :func:`stored_coordinates`).
+
+    Returns
+    -------
+    (SurfaceMesh, str)
+        The mesh in LPS and the coordinate system the file was read as.
+    """
+    space = stored_coordinates(path) or assume.upper()
+    if space not in ("LPS", "RAS"):
+        raise MeshIOError(f"unknown coordinate system {assume!r}: use LPS or RAS")
+    mesh = read_mesh(path)
+    if space == "RAS":  # negating x and y maps RAS to LPS as it maps LPS to RAS
+        mesh = to_coordinates(mesh, "RAS")
+    mesh.metadata = {**mesh.metadata, "coordinates": "LPS", "read_as": space}
+    return mesh, space
 
 
 def read_mesh(path: str | Path) -> SurfaceMesh:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from dataclasses import dataclass
 from importlib import resources
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -26,13 +27,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.case import Case, CaseBundleError, VolumeNode, load_case, save_case
+from app.case import Case, CaseBundleError, MeshNode, VolumeNode, load_case, save_case
 from app.ui.case_controller import CaseController
 from app.ui.data_panel import DataPanel
 from app.ui.segment_editor import install_segment_editor
 from app.ui.series_browser import case_from_volume, install_series_browser, volume_case_name
 from app.ui.tasks import TaskRunner
 from app.ui.views import SlicePanel, ThreeDPanel, ViewPanel
+from imaging.mesh import SurfaceMesh
 from rendering.orientation import SliceOrientation
 from rendering.scene3d import CAMERA_VIEWS
 
@@ -41,6 +43,7 @@ __all__ = ["IMAGE_SUFFIXES", "MainWindow", "build_demo", "load_path", "window_le
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
+MODEL_SUFFIXES = (".stl", ".obj", ".ply", ".vtp")
 MAX_RECENT = 10
 APP_TITLE = "SurgiTwin"
 
@@ -67,6 +70,26 @@ def build_demo(size: tuple[int, int, int], progress, cancel) -> Case:
     case = build_demo_case(tuple(size), progress=progress, cancel=cancel)
     case.mark_saved(None)
     return case
+
+
+@dataclass(frozen=True)
+class ImportedModel:
+    """A surface read in the background, to be added to the current case."""
+
+    mesh: SurfaceMesh
+    name: str
+    read_as: str
+
+
+def read_model(path: Path, progress, cancel) -> ImportedModel:
+    """Read a surface file (STL/OBJ/PLY/VTP) into LPS millimetres (RAS when the file says so)."""
+    from imaging.mesh_io import read_mesh_lps
+
+    progress(0.1, f"Reading {path.name}")
+    mesh, space = read_mesh_lps(path)
+    if cancel.is_set():
+        raise InterruptedError("cancelled")
+    return ImportedModel(mesh, path.stem, space)
 
 
 def _is_image_file(path: Path) -> bool:
@@ -456,16 +479,39 @@ class MainWindow(QMainWindow):
         self.tasks.start(lambda progress, cancel: build_demo(size, progress, cancel), "Building the demo case")
 
     def open_path(self, path: str | Path) -> None:
-        """Open a DICOM folder, an image file or a case bundle (folder or .zip) in the background."""
+        """Open a DICOM folder, an image file or a case bundle (folder or .zip) in the background.
+
+        A surface file (STL, OBJ, PLY, VTP) is added to the current case instead of replacing it.
+        """
         path = Path(path)
         if not path.exists():
             self._remove_recent(path)
             self.show_error(f"{path}: no such file or folder.")
             return
+        if path.is_file() and path.suffix.lower() in MODEL_SUFFIXES:
+            self.import_model(path)
+            return
         if not self._confirm_discard():
             return
         self._last_load = str(path)
         self.tasks.start(lambda progress, cancel: load_path(path, progress, cancel), f"Opening {path.name}")
+
+    def import_model(self, path: str | Path) -> None:
+        """Read a surface file in the background and add it to the current case as a model."""
+        path = Path(path)
+        self._last_load = ""
+        self.tasks.start(lambda progress, cancel: read_model(path, progress, cancel), f"Importing {path.name}")
+
+    def add_model(self, model: ImportedModel) -> MeshNode:
+        """Add an imported surface to the case and show it."""
+        node = self.case.add(MeshNode(model.mesh, model.name, color=(0.85, 0.75, 0.55)))
+        self.status_label.setText(
+            f"Imported model “{model.name}”: {model.mesh.n_faces:,} triangles ({model.read_as} coordinates)"
+        )
+        if len(self.case.meshes) == 1 and not self.case.volumes:
+            self.three_d.scene.reset_camera("anterior")
+        self.request_render()
+        return node
 
     def run_task(self, fn, description: str) -> None:
         """Run ``fn(progress, cancel) -> Case`` in the background and show the case it returns."""
@@ -495,6 +541,9 @@ class MainWindow(QMainWindow):
 
     def _on_task_finished(self, result: object) -> None:
         self._task_ended()
+        if isinstance(result, ImportedModel):
+            self.add_model(result)
+            return
         if not isinstance(result, Case):
             return
         self.set_case(result)
@@ -533,7 +582,8 @@ class MainWindow(QMainWindow):
         """Ask for an image file or a case (.zip or a case folder's manifest.json) and open it."""
         path, _ = QFileDialog.getOpenFileName(
             self, "Open image or case", self._start_dir(),
-            "Images and cases (*.nrrd *.nhdr *.nii *.nii.gz *.mha *.mhd *.zip manifest.json);;All files (*)")
+            "Images, models and cases (*.nrrd *.nhdr *.nii *.nii.gz *.mha *.mhd *.stl *.obj *.ply *.vtp *.zip "
+            "manifest.json);;All files (*)")
         if path:
             p = Path(path)
             self.open_path(p.parent if p.name == "manifest.json" else p)

@@ -55,6 +55,7 @@ from app.case.commands import (
     RemoveSegmentCommand,
     apply_label_edit,
     is_segment_locked,
+    locked_labels,
     remove_segment,
     rename_segment,
     set_segment_locked,
@@ -78,6 +79,7 @@ from imaging.segmentation import (
     median_smooth,
     opening,
     remove_small_islands,
+    scissors,
     sphere_brush,
     subtract,
     threshold_mask,
@@ -85,6 +87,7 @@ from imaging.segmentation import (
 )
 from imaging.volume import Volume
 from rendering.label_preview import BrushOutline, SlicePreviewLayer, refresh_labelmap_overlay, threshold_plane_function
+from rendering.lasso import LassoOverlay
 
 __all__ = ["TOOLS", "SegmentEditor", "SegmentEditorPanel", "install_segment_editor"]
 
@@ -107,8 +110,11 @@ TOOLS: list[tuple[str, str, str, str | None]] = [
     ("logical", "Logical", "Union, subtract or intersect with another segment", None),
     ("smoothing", "Smoothing", "Median, opening (remove spikes) or closing (fill holes)", None),
     ("fill", "Fill between", "Interpolate the segment between the slices it was drawn on", None),
+    ("scissors", "Scissors", "Draw an outline in the 3D or a slice view: cut the segment inside or outside it, "
+     "through the whole volume along the view direction", "scissors"),
 ]
 TOOL_HINTS = {
+    "scissors": "Drag an outline in the 3D view (or a slice view); on release the segment is cut along the view.",
     "none": "Pick a tool. Left click in a slice view moves the crosshair.",
     "threshold": "Drag the range: the preview follows on the shown slices. Apply fills the whole volume.",
     "paint": "Left drag in a slice view paints. Ctrl+drag erases. Shift+drag still sets window/level.",
@@ -191,6 +197,11 @@ class SegmentEditorPanel(QWidget):
         self.segmentation_combo = QComboBox()
         self.segmentation_combo.setToolTip("The segmentation being edited")
         top.addWidget(self.segmentation_combo, 1)
+        self.new_segmentation_button = QPushButton("New layer")
+        self.new_segmentation_button.setToolTip(
+            "Another segmentation on the same image: its segments may overlap those of the other layers"
+        )
+        top.addWidget(self.new_segmentation_button)
         layout.addLayout(top)
 
         self.segment_list = QTreeWidget()
@@ -450,6 +461,16 @@ class SegmentEditorPanel(QWidget):
         form.addRow(self.fill_apply)
         self._add_page("fill", page)
 
+        # Scissors
+        page = QWidget()
+        form = QFormLayout(page)
+        form.setContentsMargins(0, 0, 0, 0)
+        self.scissors_mode = QComboBox()
+        self.scissors_mode.addItem("Erase inside the outline", True)
+        self.scissors_mode.addItem("Erase outside the outline", False)
+        form.addRow("Cut:", self.scissors_mode)
+        self._add_page("scissors", page)
+
     def show_page(self, tool: str) -> None:
         """Show the options of ``tool``."""
         self.pages.setCurrentIndex(self._page_index["paint" if tool == "erase" else tool])
@@ -495,6 +516,11 @@ class SegmentEditor(QObject):
         self._widgets = {panel.vtk_widget: panel for panel in window.slice_panels}
         for widget in self._widgets:
             widget.installEventFilter(self)
+        # The scissors also cut through the 3-D view, where the outline is most natural to draw.
+        self._lasso_panels = {**self._widgets, window.three_d.vtk_widget: window.three_d}
+        window.three_d.vtk_widget.installEventFilter(self)
+        self.lassos = {panel: LassoOverlay(_panel_renderer(panel)) for panel in self._lasso_panels.values()}
+        self._outline: dict[str, Any] | None = None
 
         self._build_actions()
         self._connect_panel()
@@ -572,6 +598,7 @@ class SegmentEditor(QObject):
         p.logical_apply.clicked.connect(self.apply_logical)
         p.smooth_apply.clicked.connect(self.apply_smoothing)
         p.fill_apply.clicked.connect(self.apply_fill_between)
+        p.new_segmentation_button.clicked.connect(self.new_segmentation)
         p.model_button.clicked.connect(self.create_model)
         p.editable_combo.activated.connect(lambda _i: None)
 
@@ -666,6 +693,17 @@ class SegmentEditor(QObject):
         preferred = [s for s in candidates if volume is not None and s.reference_volume_id == volume.id]
         self._segmentation = (preferred or candidates or [None])[0]
         return self._segmentation
+
+    def new_segmentation(self) -> SegmentationNode | None:
+        """Add an empty segmentation layer on the displayed volume and edit it (its segments may overlap others)."""
+        if self.case is None or self.volume_node is None:
+            self._say("Open an image first.")
+            return None
+        number = len(self.case.segmentations) + 1
+        node = self.case.add(SegmentationNode.empty_like(self.volume_node, f"Segmentation {number}"))
+        self.set_segmentation(node)
+        self._say(f"New layer “{node.name}”: add segments to it; they can overlap the other layers.")
+        return node
 
     def set_segmentation(self, node: SegmentationNode | None) -> None:
         """Edit ``node``."""
@@ -1175,8 +1213,10 @@ class SegmentEditor(QObject):
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
         """Take left-button input in the slice views while a painting or seeding tool is active."""
-        panel = self._widgets.get(obj)
         mode = self._mouse_mode()
+        if mode == "scissors" and obj in self._lasso_panels:
+            return self._scissors_event(self._lasso_panels[obj], obj, event)
+        panel = self._widgets.get(obj)
         if panel is None or mode is None or panel.view.volume is None:
             return False
         kind = event.type()
@@ -1212,6 +1252,55 @@ class SegmentEditor(QObject):
         if self._stroke is not None:
             self._end_stroke()
         return True
+
+    def _scissors_event(self, panel, widget, event: QEvent) -> bool:
+        kind = event.type()
+        if kind not in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseMove, QEvent.Type.MouseButtonRelease):
+            return False
+        assert isinstance(event, QMouseEvent)
+        if kind == QEvent.Type.MouseButtonPress:
+            if event.button() != Qt.MouseButton.LeftButton:
+                return False
+            self._outline = {"panel": panel, "widget": widget, "points": [event.position()]}
+            return True
+        if self._outline is None or self._outline["panel"] is not panel:
+            return False
+        self._outline["points"].append(event.position())
+        ratio = widget.devicePixelRatioF()
+        height = widget.height()
+        display = [(p.x() * ratio, (height - p.y()) * ratio) for p in self._outline["points"]]
+        lasso = self.lassos[panel]
+        if kind == QEvent.Type.MouseMove:
+            lasso.set_points(display)
+            panel.render() if hasattr(panel, "render") else self.window.request_render()
+            return True
+        outline, self._outline = self._outline, None
+        lasso.clear()
+        self.cut_with_outline(panel, [(p.x(), p.y()) for p in outline["points"]], (widget.width(), height))
+        return True
+
+    def cut_with_outline(self, panel, points_px, size_px) -> None:
+        """Cut the selected segment with an outline drawn on ``panel`` (Qt pixels, origin top-left)."""
+        target = self._target()
+        if target is None or len(points_px) < 3:
+            return
+        node, value = target
+        width, height = size_px
+        xy = np.asarray(points_px, dtype=np.float64)
+        ndc = np.column_stack([2.0 * xy[:, 0] / width - 1.0, 1.0 - 2.0 * xy[:, 1] / height])
+        renderer = _panel_renderer(panel)
+        camera = renderer.GetActiveCamera()
+        matrix = camera.GetCompositeProjectionTransformMatrix(renderer.GetTiledAspectRatio(), -1.0, 1.0)
+        projection = np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+        inside = bool(self.panel.scissors_mode.currentData())
+        edit = scissors(node.labelmap.array, node.labelmap.geometry, value, ndc, projection, inside=inside,
+                        allowed=self.edit_mask(), locked=locked_labels(node))
+        if edit.is_empty:
+            self._say("The outline does not cut the selected segment.")
+            return
+        self._record(node, edit, "Scissors")
+        node.changed.emit("data")
+        self._say(f"Scissors: {edit.changed_voxels:,} voxels cut.")
 
     def _show_outline(self, panel, pos: QPoint) -> None:
         point = panel.pick(pos)
@@ -1271,6 +1360,13 @@ class SegmentEditor(QObject):
         self.stack.end_merge()
         if stroke is not None and stroke["changed"]:
             stroke["node"].changed.emit("data")  # one model event per stroke: the case is modified, views refresh
+
+
+def _panel_renderer(panel):
+    view = getattr(panel, "view", None) or getattr(panel, "scene", None)
+    return view.renderer
+
+
 
 
 def install_segment_editor(window) -> SegmentEditor:

@@ -261,3 +261,24 @@ def test_nodes_added_later_appear(window, make_synthetic_case):
     assert len(list(window.three_d.scene.keys())) == 1
     assert window.data_panel.group_item(SegmentationNode).isHidden()
     assert not window.data_panel.group_item(MeshNode).isHidden()
+
+
+def test_opening_a_surface_file_adds_a_model_to_the_current_case(demo_window, qtbot, tmp_path):
+    from imaging.mesh_io import write_mesh
+
+    case = demo_window.case
+    vessels = next(m for m in case.meshes if m.name == "Vessels")
+    path = write_mesh(vessels.mesh, tmp_path / "exported_in_ras.stl", coordinates="RAS")
+    demo_window.open_path(path)
+    qtbot.waitUntil(lambda: len(case.meshes) == 3, timeout=20000)
+    assert demo_window.case is case, "a model joins the open case instead of replacing it"
+    imported = case.meshes[-1]
+    assert imported.name == "exported_in_ras"
+    # The file says SPACE=RAS: the model lands back exactly on the LPS vessels it came from (STL stores float32).
+    from scipy.spatial import cKDTree
+
+    assert imported.mesh.n_faces == vessels.mesh.n_faces
+    gaps, _ = cKDTree(vessels.mesh.points).query(imported.mesh.points)
+    assert gaps.max() < 1e-3
+    assert imported.id in demo_window.three_d.scene
+    assert "RAS" in demo_window.status_label.text()

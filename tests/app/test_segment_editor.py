@@ -254,3 +254,48 @@ def _screenshot(window, editor, qtbot):
     path = Path("/tmp/segment_editor.png")
     assert image.save(str(path))
     assert path.stat().st_size > 10000
+
+
+def test_scissors_outline_in_the_3d_view_cuts_through_the_volume_and_undoes(editor_window, qtbot):
+    window, editor = editor_window
+    node = editor.segmentation
+    bone = next(s.label_value for s in node.segments if s.name == "Bone")
+    editor.select_segment(bone)
+    before = node.labelmap.array.copy()
+    editor.set_tool("scissors")
+    window.show_3d_view("anterior")
+    window.render_all()
+    widget = window.three_d.vtk_widget
+    w, h = widget.width(), widget.height()
+    # An outline around the left half of the screen: seen from the front, that is the patient's right side.
+    corners = [QPoint(2, 2), QPoint(w // 2, 2), QPoint(w // 2, h - 2), QPoint(2, h - 2), QPoint(2, 3)]
+    QTest.mousePress(widget, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, corners[0])
+    for point in corners[1:]:
+        QTest.mouseMove(widget, point)
+    QTest.mouseRelease(widget, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, corners[-1])
+    after = node.labelmap.array
+    was_bone, is_bone = before == bone, after == bone
+    centre_x = window.three_d.scene.renderer.GetActiveCamera().GetFocalPoint()[0]
+    x_mm = node.labelmap.geometry.index_to_point(
+        np.column_stack(np.nonzero(was_bone)[::-1]).astype(float))[:, 0]
+    right, left = x_mm < centre_x - 5, x_mm > centre_x + 5  # LPS: x grows towards the patient's left
+    kept = is_bone[was_bone]
+    assert kept[right].mean() < 0.01, "bone on the patient's right (screen left) is cut"
+    assert kept[left].mean() > 0.99, "bone on the patient's left stays"
+    assert np.array_equal(after[~was_bone], before[~was_bone]), "other segments are untouched"
+    editor.undo()
+    assert np.array_equal(node.labelmap.array, before)
+
+
+def test_new_layer_lets_segments_overlap(editor_window):
+    window, editor = editor_window
+    first = editor.segmentation
+    bone = next(s.label_value for s in first.segments if s.name == "Bone")
+    layer = editor.new_segmentation()
+    assert layer is editor.segmentation
+    assert len(window.case.segmentations) == 2
+    assert layer.labelmap.geometry.is_close(first.labelmap.geometry)
+    value = editor.add_segment("bone")
+    layer.paint(value, first.labelmap.array == bone)
+    overlap = (first.labelmap.array == bone) & (layer.labelmap.array == value)
+    assert overlap.sum() == (first.labelmap.array == bone).sum() > 0

@@ -71,6 +71,7 @@ from imaging.segmentation import (
     fill_between_slices,
     hollow,
     intersect,
+    joint_smooth,
     keep_islands_with_seeds,
     keep_largest_island,
     load_terminology,
@@ -85,6 +86,7 @@ from imaging.segmentation import (
     threshold_mask,
     union,
 )
+from imaging.segmentation.edits import LabelEdit, bounding_box
 from imaging.volume import Volume
 from rendering.label_preview import BrushOutline, SlicePreviewLayer, refresh_labelmap_overlay, threshold_plane_function
 from rendering.lasso import LassoOverlay
@@ -438,7 +440,8 @@ class SegmentEditorPanel(QWidget):
         form.setContentsMargins(0, 0, 0, 0)
         self.smooth_method = QComboBox()
         for text, key in (("Median", "median"), ("Opening (remove extrusions)", "opening"),
-                          ("Closing (fill holes)", "closing")):
+                          ("Closing (fill holes)", "closing"),
+                          ("Joint: all unlocked segments, no gaps or overlaps", "joint")):
             self.smooth_method.addItem(text, key)
         form.addRow("Method:", self.smooth_method)
         self.smooth_size = _spin(0.5, 50, 3, 0.5, " mm")
@@ -1125,10 +1128,43 @@ class SegmentEditor(QObject):
         self._run_on_segment("Logical", lambda m, g: fn(m, b))
 
     def apply_smoothing(self) -> None:
-        """Median, opening or closing of the segment."""
+        """Median, opening or closing of the segment, or joint smoothing of every unlocked segment."""
         method, size = self.panel.smooth_method.currentData(), self.panel.smooth_size.value()
+        if method == "joint":
+            self.apply_joint_smoothing(size)
+            return
         fn = {"median": median_smooth, "opening": opening, "closing": closing}[method]
         self._run_on_segment(f"Smoothing ({method}, {size:g} mm)", lambda m, g: fn(m, g, size))
+
+    def apply_joint_smoothing(self, kernel_mm: float) -> None:
+        """Smooth all unlocked segments of the segmentation together (one undo step); neighbours stay adjacent."""
+        node = self.segmentation
+        if node is None or not node.segments:
+            self._say("Add segments first.")
+            return
+        labels = [s.label_value for s in node.segments if not s.locked]
+        if not labels:
+            self._say("Every segment is locked: nothing to smooth.")
+            return
+        before = node.labelmap.array.copy()
+        geometry = node.labelmap.geometry
+        description = f"Joint smoothing ({kernel_mm:g} mm)"
+
+        def apply(after: np.ndarray) -> None:
+            box = bounding_box(after != before)
+            if box is None:
+                self._say(f"{description}: nothing changed.")
+                return
+            (lo, hi), region = box, tuple(slice(a, b) for a, b in zip(*box, strict=True))
+            edit = LabelEdit(tuple(lo), tuple(hi), before[region].copy(), after[region].copy(), description)
+            edit.apply(node.labelmap.array)
+            self._record(node, edit, description)
+            node.changed.emit("data")
+            self._say(f"{description}: {edit.changed_voxels:,} voxels changed.")
+
+        # The kernel (as for median/opening/closing) is a diameter; the Gaussian's sigma is half of it.
+        self._run(lambda progress, cancel: joint_smooth(before, geometry, kernel_mm / 2.0, labels), apply,
+                  description)
 
     def apply_fill_between(self) -> None:
         """Interpolate the segment between its drawn slices."""

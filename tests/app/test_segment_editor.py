@@ -299,3 +299,24 @@ def test_new_layer_lets_segments_overlap(editor_window):
     layer.paint(value, first.labelmap.array == bone)
     overlap = (first.labelmap.array == bone) & (layer.labelmap.array == value)
     assert overlap.sum() == (first.labelmap.array == bone).sum() > 0
+
+
+def test_joint_smoothing_keeps_locked_segments_and_undoes(editor_window, qtbot):
+    window, editor = editor_window
+    node = editor.segmentation
+    bone = next(s.label_value for s in node.segments if s.name == "Bone")
+    vessels = next(s.label_value for s in node.segments if s.name == "Vessels")
+    set_segment_locked(node, vessels, True)
+    before = node.labelmap.array.copy()
+    editor.set_tool("smoothing")
+    panel = editor.panel
+    panel.smooth_method.setCurrentIndex(panel.smooth_method.findData("joint"))
+    panel.smooth_size.setValue(8.0)
+    editor.apply_smoothing()
+    _wait_idle(qtbot, window, editor)
+    after = node.labelmap.array
+    assert (after != before).any(), "the bone surface is smoothed"
+    assert np.array_equal(after == vessels, before == vessels), "a locked segment does not move"
+    assert set(np.unique(after)) <= {0, bone, vessels}
+    editor.undo()
+    assert np.array_equal(node.labelmap.array, before)

@@ -10,9 +10,12 @@ from collections.abc import Mapping
 
 import numpy as np
 from vtkmodules.vtkCommonCore import vtkLookupTable
+from vtkmodules.vtkFiltersSources import vtkLineSource
 from vtkmodules.vtkRenderingCore import (
+    vtkActor,
     vtkImageProperty,
     vtkImageSlice,
+    vtkPolyDataMapper,
     vtkRenderer,
     vtkTextActor,
 )
@@ -27,6 +30,7 @@ __all__ = ["SliceView"]
 
 BACKGROUND = (0.0, 0.0, 0.0)
 LETTER_COLOUR = (1.0, 0.85, 0.35)
+CROSSHAIR_COLOUR = (0.35, 0.85, 1.0)
 
 
 class SliceView:
@@ -51,6 +55,8 @@ class SliceView:
         self._window_level = (400.0, 40.0)
         self._letters = self._make_orientation_letters()
         self._info = self._make_text(0.01, 0.01, align_right=False, size=13)
+        self._crosshair = self._make_crosshair()
+        self._crosshair_point = np.zeros(3)
         self._title = self._make_text(0.01, 0.99, align_right=False, size=14)
         self._title.GetTextProperty().SetVerticalJustificationToTop()
         self._title.SetInput(orientation.label)
@@ -80,6 +86,59 @@ class SliceView:
             actor.GetTextProperty().BoldOn()
             letters.append(actor)
         return letters
+
+    def _make_crosshair(self) -> list[vtkActor]:
+        actors = []
+        for _ in range(2):
+            source = vtkLineSource()
+            mapper = vtkPolyDataMapper()
+            mapper.SetInputConnection(source.GetOutputPort())
+            actor = vtkActor()
+            actor.SetMapper(mapper)
+            prop = actor.GetProperty()
+            prop.SetColor(*CROSSHAIR_COLOUR)
+            prop.SetOpacity(0.55)
+            prop.LightingOff()
+            prop.SetLineWidth(1.0)
+            actor.VisibilityOff()
+            actor.PickableOff()
+            actor._source = source  # type: ignore[attr-defined]
+            self.renderer.AddActor(actor)
+            actors.append(actor)
+        return actors
+
+    @property
+    def crosshair_visible(self) -> bool:
+        """Whether the crosshair lines are shown."""
+        return bool(self._crosshair[0].GetVisibility())
+
+    def set_crosshair(self, point_lps: np.ndarray | tuple[float, float, float] | None) -> None:
+        """Draw the crosshair through ``point_lps`` (the other two views' planes), or hide it with None."""
+        if point_lps is None or self._volume is None:
+            for actor in self._crosshair:
+                actor.VisibilityOff()
+            return
+        self._crosshair_point = np.asarray(point_lps, dtype=float)
+        self._place_crosshair()
+
+    def _place_crosshair(self) -> None:
+        point = self._crosshair_point.copy()
+        axes = self.orientation.axes
+        # In the current slice plane, so scrolling never puts the image in front of the lines.
+        focal = np.asarray(self.renderer.GetActiveCamera().GetFocalPoint())
+        point += np.dot(focal - point, self._normal) * self._normal
+        up = np.asarray(axes.view_up)
+        right = np.cross(axes.projection, up)
+        assert self._volume is not None
+        corners = self._volume.geometry.corner_points_lps()
+        # Lines span the volume and sit a little towards the camera so the slice never hides them.
+        towards_camera = -0.5 * np.asarray(axes.projection)
+        for actor, direction in zip(self._crosshair, (right, up), strict=True):
+            extent = corners @ direction
+            base = point - np.dot(point, direction) * direction + towards_camera
+            actor._source.SetPoint1(*(base + extent.min() * direction))  # type: ignore[attr-defined]
+            actor._source.SetPoint2(*(base + extent.max() * direction))  # type: ignore[attr-defined]
+            actor.VisibilityOn()
 
     def _update_info(self) -> None:
         if self._volume is None:
@@ -252,6 +311,8 @@ class SliceView:
         shift = (position - float(np.dot(focal, self._normal))) * self._normal
         camera.SetFocalPoint(*(focal + shift))
         camera.SetPosition(*(np.asarray(camera.GetPosition()) + shift))
+        if self.crosshair_visible:
+            self._place_crosshair()
         self._update_info()
 
     def reset_camera(self) -> None:

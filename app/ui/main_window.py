@@ -384,6 +384,7 @@ class MainWindow(QMainWindow):
         focus = self.focus()
         for panel in self.slice_panels:
             panel.fit(focus)
+            panel.view.set_crosshair(focus)
         self.three_d.scene.reset_camera("anterior", zoom=1.1)
         self.request_render()
 
@@ -395,6 +396,7 @@ class MainWindow(QMainWindow):
         """Move every slice view through the LPS ``point``."""
         for panel in self.slice_panels:
             panel.view.set_slice_point(point)
+            panel.view.set_crosshair(point)
             panel.sync_slider()
         self.request_render()
 

@@ -129,3 +129,30 @@ def test_scene3d_shows_and_hides_models(tmp_path, marker_volume: Volume) -> None
         scene.reset_camera("sideways")
     path = render_to_png(scene.renderer, tmp_path / "scene.png", SIZE)
     assert path.stat().st_size > 500
+
+
+def test_crosshair_lines_cross_at_the_point(marker_volume: Volume) -> None:
+    view = SliceView(SliceOrientation.AXIAL)
+    view.set_volume(marker_volume, (2000, 3000))  # everything black: only the lines are bright
+    point = (10.0, -10.0, 0.0)
+    view.set_crosshair(point)
+    assert view.crosshair_visible
+
+    def fit() -> None:
+        view.reset_camera()
+        view.set_slice_point(point)
+
+    image = render_to_array(view.renderer, SIZE, before_render=fit).astype(int)
+    cyan = (image[..., 2] > 60) & (image[..., 0] < image[..., 2] - 20)
+    rows, cols = np.nonzero(cyan)
+    assert cyan.sum() > 100
+    # x = +10 mm (patient left: screen right of centre), y = -10 mm (anterior: above centre).
+    column = np.bincount(cols).argmax() / SIZE[0]
+    row = np.bincount(rows).argmax() / SIZE[1]
+    assert column > 0.55
+    assert row < 0.45
+    view.move_slice(-8)  # towards the camera: the lines follow the slice and stay visible
+    image = render_to_array(view.renderer, SIZE).astype(int)
+    assert ((image[..., 2] > 60) & (image[..., 0] < image[..., 2] - 20)).sum() > 100
+    view.set_crosshair(None)
+    assert not view.crosshair_visible

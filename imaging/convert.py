@@ -9,8 +9,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imaging.volume import Volume
+
+if TYPE_CHECKING:
+    from imaging.dicom import SeriesInfo
 
 __all__ = ["OUTPUT_SUFFIXES", "ConversionError", "ConvertResult", "convert", "select_series"]
 
@@ -82,6 +86,39 @@ def _check_output(out: Path) -> None:
         raise ConversionError(f"{out.parent}: output folder does not exist")
 
 
+def _load_into_nrrd(series: SeriesInfo, dst: Path) -> Volume:
+    """Read ``series`` straight into a memory-mapped raw NRRD (no second copy of the volume), atomically.
+
+    When the volume turns out not to be int16 (rescaled to floats, say), it is written the ordinary way.
+    """
+    import tempfile
+
+    import numpy as np
+
+    from imaging.dicom import load_series
+    from imaging.image_io import write_image
+    from imaging.nrrd_writer import open_nrrd_for_writing
+
+    assert series.geometry is not None  # select_series only returns volumes
+    handle, name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".partial", dir=dst.parent)
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        mapped = open_nrrd_for_writing(temporary, series.geometry, np.dtype(np.int16))
+        volume = load_series(series, out=mapped)
+        if np.may_share_memory(volume.array, mapped):
+            mapped.flush()
+            del mapped
+            os.replace(temporary, dst)
+            volume.array = np.asarray(volume.array)
+        else:
+            del mapped
+            write_image(volume, dst)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return volume
+
+
 def convert(
     path: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -130,7 +167,10 @@ def convert(
             f"{src}: no DICOM image found ({len(result.skipped)} file(s) skipped: {'; '.join(reasons) or 'none'})"
         )
     chosen = select_series(result.series, series)
-    volume = load_series(chosen, tilt_correct=tilt_correct, resample_uniform=resample_uniform)
-    write_image(volume, dst)
+    if dst.suffix.lower() == ".nrrd" and not (tilt_correct or resample_uniform):
+        volume = _load_into_nrrd(chosen, dst)
+    else:
+        volume = load_series(chosen, tilt_correct=tilt_correct, resample_uniform=resample_uniform)
+        write_image(volume, dst)
     return ConvertResult(dst, volume, chosen.series_uid, list(volume.metadata.get("warnings", [])),
                          len(result.skipped))

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from imaging.volume import Volume
+from imaging.volume import Volume, VolumeGeometry
 
-__all__ = ["NRRD_TYPES", "write_nrrd"]
+__all__ = ["NRRD_TYPES", "nrrd_header", "open_nrrd_for_writing", "write_nrrd"]
 
 #: numpy dtype -> NRRD type name.
 NRRD_TYPES: dict[np.dtype, str] = {
@@ -41,6 +41,47 @@ def _number(value: float) -> str:
 
 def _vector(values: np.ndarray) -> str:
     return "(" + ",".join(_number(v) for v in values) + ")"
+
+
+def nrrd_header(geometry: VolumeGeometry, dtype: np.dtype, *, compress: bool = False) -> bytes:
+    """The text header of a single-file NRRD holding a volume of ``dtype`` on ``geometry`` (LPS)."""
+    type_name = NRRD_TYPES.get(np.dtype(dtype).newbyteorder("="))
+    if type_name is None:
+        raise ValueError(f"NRRD cannot hold {np.dtype(dtype)} voxels")
+    axes = geometry.direction * np.asarray(geometry.spacing)[None, :]
+    nx, ny, nz = geometry.size_xyz
+    return "\n".join(
+        [
+            "NRRD0004",
+            "# Complete NRRD file format specification at:",
+            "# http://teem.sourceforge.net/nrrd/format.html",
+            f"type: {type_name}",
+            "dimension: 3",
+            "space: left-posterior-superior",
+            f"sizes: {nx} {ny} {nz}",
+            "space directions: " + " ".join(_vector(axes[:, i]) for i in range(3)),
+            "kinds: domain domain domain",
+            "endian: little",
+            f"encoding: {'gzip' if compress else 'raw'}",
+            f"space origin: {_vector(np.asarray(geometry.origin))}",
+            "",
+            "",
+        ]
+    ).encode("ascii")
+
+
+def open_nrrd_for_writing(path: str | os.PathLike[str], geometry: VolumeGeometry, dtype: np.dtype) -> np.memmap:
+    """Create a raw NRRD file at ``path`` and return its voxels as a writable ``(z, y, x)`` memory map.
+
+    Filling the map writes the file directly (the page cache is the volume's memory), so a converter needs no
+    second copy of the volume; flush and delete the map to finish the file.
+    """
+    header = nrrd_header(geometry, dtype)
+    dtype = np.dtype(dtype).newbyteorder("<")
+    with open(path, "wb") as fh:
+        fh.write(header)
+        fh.truncate(len(header) + int(np.prod(geometry.shape)) * dtype.itemsize)
+    return np.memmap(path, dtype=dtype, mode="r+", offset=len(header), shape=geometry.shape)
 
 
 def write_nrrd(volume: Volume, path: str | os.PathLike[str], *, compress: bool = False) -> Path:
@@ -70,30 +111,8 @@ def write_nrrd(volume: Volume, path: str | os.PathLike[str], *, compress: bool =
     path = Path(path)
     array = np.ascontiguousarray(volume.array)
     dtype = array.dtype.newbyteorder("=") if array.dtype.byteorder not in "=|" else array.dtype
-    type_name = NRRD_TYPES.get(np.dtype(dtype))
-    if type_name is None:
-        raise ValueError(f"NRRD cannot hold {array.dtype} voxels")
+    header = nrrd_header(volume.geometry, dtype, compress=compress)
     array = array.astype(dtype.newbyteorder("<"), copy=False)
-    axes = volume.direction * np.asarray(volume.spacing)[None, :]
-    nz, ny, nx = array.shape
-    header = "\n".join(
-        [
-            "NRRD0004",
-            "# Complete NRRD file format specification at:",
-            "# http://teem.sourceforge.net/nrrd/format.html",
-            f"type: {type_name}",
-            "dimension: 3",
-            "space: left-posterior-superior",
-            f"sizes: {nx} {ny} {nz}",
-            "space directions: " + " ".join(_vector(axes[:, i]) for i in range(3)),
-            "kinds: domain domain domain",
-            "endian: little",
-            f"encoding: {'gzip' if compress else 'raw'}",
-            f"space origin: {_vector(np.asarray(volume.origin))}",
-            "",
-            "",
-        ]
-    ).encode("ascii")
     data = memoryview(array.reshape(-1).view(np.uint8))
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     try:

@@ -48,6 +48,7 @@ def load_series(
     tilt_correct: bool = False,
     resample_uniform: bool = False,
     uniform_step: str | float = "smallest",
+    out: npt.NDArray | None = None,
 ) -> Volume:
     """Read the pixels of ``series`` and stack them in slice order.
 
@@ -72,6 +73,9 @@ def load_series(
         ``uniform_step`` (as dcm2niix's equalised ``_Eq`` output).
     uniform_step : "smallest", "modal" or float
         Step used by ``resample_uniform``.
+    out : numpy.ndarray, optional
+        Preallocated int16 ``(z, y, x)`` array (e.g. a memory-mapped output file) to fill instead of allocating;
+        used when the volume is int16 and not regridded (then ``result.array`` shares ``out``'s memory).
 
     Returns
     -------
@@ -108,7 +112,9 @@ def load_series(
     # almost always fit in practice: start in int16 and widen only if a slice's actual values do not fit, rather
     # than filling an int32 stack and narrowing it afterwards (2-3x the volume's memory).
     may_overflow = out_dtype == np.int32 and all(s.bits_stored <= 16 for s in slices)
-    stack = np.empty(geometry.shape, dtype=np.int16 if may_overflow else out_dtype)
+    planned = np.dtype(np.int16) if may_overflow else out_dtype
+    usable_out = out is not None and out.shape == geometry.shape and out.dtype == planned == np.dtype(np.int16)
+    stack = out if usable_out else np.empty(geometry.shape, dtype=planned)
     warnings = list(series.warnings)
     inverted = False
     cache: tuple[Path, DecodedFile] | None = None  # multi-frame files are decoded once, not once per frame

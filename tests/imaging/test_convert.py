@@ -129,3 +129,20 @@ def test_convert_path_imports_no_gui_no_vtk_no_scipy(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert out.stdout.strip().splitlines()[-1] == "0 []", out.stderr
+
+
+@pytest.mark.parametrize("suffix", [".nrrd", ".nii.gz"])
+def test_convert_of_the_phantom_equals_simpleitk(small_phantom_dir: Path, tmp_path: Path, suffix: str) -> None:
+    """NRRD is filled in place through a memory map (no second copy); both formats must read back exactly."""
+    import SimpleITK as sitk
+
+    out = tmp_path / f"ct{suffix}"
+    assert main(["convert", str(small_phantom_dir), str(out)]) == 0
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(small_phantom_dir)))
+    expected = reader.Execute()
+    ours = sitk.ReadImage(str(out))
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(ours), sitk.GetArrayFromImage(expected))
+    np.testing.assert_allclose(ours.GetOrigin(), expected.GetOrigin(), atol=1e-4)
+    np.testing.assert_allclose(ours.GetSpacing(), expected.GetSpacing(), rtol=1e-6)
+    assert [p.name for p in tmp_path.iterdir()] == [out.name], "no temporary file is left"

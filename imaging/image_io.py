@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from imaging.volume import Volume
 
@@ -51,12 +54,41 @@ def write_image(volume: Volume, path: str | Path, *, compress: bool | None = Non
             return write_nrrd(volume, path, compress=compress)
         except (OSError, ValueError) as exc:
             raise ImageIOError(f"could not write {path.name}: {exc}") from exc
+    if not _is_orthonormal(volume.direction):
+        # A sheared grid (an uncorrected gantry tilt): ITK would silently square the axes up and misplace voxels.
+        if path.name.lower().endswith((".nii", ".nii.gz")):
+            return _write_nifti_affine(volume, path)
+        raise ImageIOError(
+            f"{path.name}: this grid is sheared (uncorrected gantry tilt) and MetaImage cannot store it; "
+            "write NRRD or NIfTI, or correct the tilt first"
+        )
     import SimpleITK as sitk
 
     try:
         sitk.WriteImage(volume.to_simpleitk(), str(path), useCompression=compress)
     except RuntimeError as exc:
         raise ImageIOError(f"could not write {path.name}: {str(exc).strip().splitlines()[-1]}") from exc
+    return path
+
+
+def _is_orthonormal(direction: np.ndarray, tolerance: float = 1e-6) -> bool:
+    return bool(np.abs(direction.T @ direction - np.eye(3)).max() <= tolerance)
+
+
+def _write_nifti_affine(volume: Volume, path: Path) -> Path:
+    """NIfTI with the exact (possibly sheared) voxel-to-RAS affine in the sform, written atomically with nibabel."""
+    import nibabel as nib
+
+    image = nib.Nifti1Image(np.asarray(volume.array).transpose(2, 1, 0), volume.geometry.index_to_ras)
+    image.set_sform(volume.geometry.index_to_ras, code=1)  # scanner coordinates, exact
+    image.set_qform(None, code=0)  # a quaternion cannot hold a shear: leave it unset rather than wrong
+    temporary = path.with_name(f".partial-{path.name}")  # same suffix: nibabel compresses by the name
+    try:
+        nib.save(image, temporary)
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise ImageIOError(f"could not write {path.name}: {exc}") from exc
     return path
 
 

@@ -167,21 +167,26 @@ def compute_geometry(slices: Sequence[SliceHeader]) -> GeometryResult:
     length = float(np.linalg.norm(displacement))
     cos_tilt = abs(float(np.dot(displacement, n))) / length
     tilt = float(np.degrees(np.arccos(min(cos_tilt, 1.0))))
+    slice_axis, slice_step = n, step
     if tilt > TILT_TOLERANCE_DEG:
         shift = float(np.linalg.norm(displacement - np.dot(displacement, n) * n))
         tag = "absent" if first.gantry_tilt is None else f"{first.gantry_tilt:g}°"
+        # Keep every voxel where the scanner put it: the slice axis follows the slice positions (the table), so
+        # the grid is sheared. Stacking along the normal instead would move the last slice by `shift` mm.
+        slice_axis = displacement / length
+        slice_step = float(np.median(np.diff((ipp - ipp[0]) @ slice_axis)))
         warnings.append(
             f"gantry tilt: slices are stacked at {tilt:.1f}° to their normal (GantryDetectorTilt tag {tag}); "
-            f"no tilt correction is applied -- z follows the slice normal, so the last slice is shifted by "
-            f"{shift:.1f} mm in-plane and the volume is sheared"
+            f"the grid keeps the true slice positions, so it is sheared (the last slice is offset by {shift:.1f} mm "
+            f"in-plane from the first one's normal); correct the tilt for an orthogonal grid"
         )
 
     try:
         geometry = VolumeGeometry(
             shape=(len(ordered), first.rows, first.columns),
-            spacing=(pixel_spacing[1], pixel_spacing[0], step),
+            spacing=(pixel_spacing[1], pixel_spacing[0], slice_step),
             origin=tuple(ipp[0]),
-            direction=np.column_stack([r, c, n]),
+            direction=np.column_stack([r, c, slice_axis]),
         )
     except GeometryError as exc:  # e.g. PixelSpacing 0 or negative: the header cannot place the voxels
         return _not_volume(ordered, warnings, f"invalid PixelSpacing or slice positions ({exc})")

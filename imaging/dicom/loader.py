@@ -170,7 +170,7 @@ def load_series(
             warnings = [w for w in warnings if not w.startswith(_REGRID_WARNING_PREFIXES["tilt"])]
             warnings.append(message)
     if resample_uniform:
-        positions = slice_positions(ipps, series.geometry)  # type: ignore[arg-type]
+        positions = slice_positions(ipps, geometry)  # type: ignore[arg-type]  (after any tilt correction)
         stack, geometry, message = resample_uniform_grid(stack, geometry, positions, step=uniform_step)
         if message:
             resample_done = True

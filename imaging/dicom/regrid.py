@@ -25,7 +25,8 @@ _EPS_PX = 1e-3
 
 
 def slice_positions(ipps: Sequence[Sequence[float]], geometry: VolumeGeometry) -> npt.NDArray[np.float64]:
-    """Positions (mm) of the slices along the slice normal, relative to the first."""
+    """Positions (mm) of the slices along ``geometry``'s slice axis (the normal, or the table for a sheared grid),
+    relative to the first."""
     ipp = np.asarray(ipps, dtype=np.float64)
     return (ipp - ipp[0]) @ geometry.direction[:, 2]
 
@@ -108,10 +109,17 @@ def correct_tilt(
         image = _shift_axis(image, sy, 0, out_ny, fill)
         image = _shift_axis(image, sx, 1, out_nx, fill)
         _store(out, k, image)
-    direction = geometry.direction
-    origin = np.asarray(geometry.origin) + lo[0] * geometry.spacing[0] * direction[:, 0]
-    origin = origin + lo[1] * geometry.spacing[1] * direction[:, 1]
-    new_geometry = VolumeGeometry((nz, out_ny, out_nx), geometry.spacing, tuple(origin), direction)
+    rows, columns = geometry.direction[:, 0], geometry.direction[:, 1]
+    normal = np.cross(rows, columns)
+    normal /= np.linalg.norm(normal)
+    # The input grid may be sheared (its slice axis follows the table); the corrected one steps along the normal.
+    step_along_normal = geometry.spacing[2] * float(np.dot(geometry.direction[:, 2], normal))
+    direction = np.column_stack([rows, columns, normal])
+    origin = np.asarray(geometry.origin) + lo[0] * geometry.spacing[0] * rows
+    origin = origin + lo[1] * geometry.spacing[1] * columns
+    new_geometry = VolumeGeometry(
+        (nz, out_ny, out_nx), (geometry.spacing[0], geometry.spacing[1], step_along_normal), tuple(origin), direction
+    )
     shift_mm = float(np.abs(offsets * np.asarray(geometry.spacing[:2])).max())
     message = (
         f"gantry tilt corrected: each slice shifted in-plane by its offset from the slice normal (up to "

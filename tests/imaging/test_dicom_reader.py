@@ -213,9 +213,15 @@ def test_gantry_tilt_detected_without_tilt_tag(tmp_path: Path) -> None:
     assert "gantry tilt" in warning
     assert "15.0°" in warning
     assert "tag absent" in warning
-    assert series.geometry is not None
-    np.testing.assert_allclose(series.geometry.direction, np.eye(3), atol=1e-9)  # z stays the slice normal
-    assert series.geometry.spacing[2] == pytest.approx(3.0)
+    geometry = series.geometry
+    assert geometry is not None
+    # Uncorrected, the grid keeps every slice where the scanner put it: a sheared grid whose slice axis follows
+    # the positions (the table), not the normal; rows and columns keep their directions.
+    np.testing.assert_allclose(geometry.direction[:, :2], np.eye(3)[:, :2], atol=1e-9)
+    np.testing.assert_allclose(geometry.direction[:, 2], [0.0, -np.sin(tilt), np.cos(tilt)], atol=1e-9)
+    assert geometry.spacing[2] == pytest.approx(3.0 / np.cos(tilt))
+    origins = geometry.index_to_point(np.array([[0.0, 0.0, k] for k in range(4)]))
+    np.testing.assert_allclose(origins, positions, atol=1e-5)  # DS text precision
 
 
 def test_two_series_mixed_with_junk(tmp_path: Path) -> None:
@@ -429,7 +435,12 @@ def test_real_gantry_tilt_is_reported(data_dir: Path) -> None:
     assert series.is_volume
     assert any("gantry tilt" in w and "14.0°" in w and "tag absent" in w for w in series.warnings)
     assert series.geometry is not None
-    assert series.geometry.spacing[2] == pytest.approx(4.8515, abs=1e-3)  # dcm2niix (uncorrected) agrees
+    # The slices step 5 mm along the table (their normal step is 4.8515 mm, which dcm2niix's uncorrected output
+    # uses); the sheared grid puts every voxel at its ImagePositionPatient.
+    assert series.geometry.spacing[2] == pytest.approx(5.0, abs=1e-6)
+    positions = np.array([h.ipp for h in series.slices])
+    origins = series.geometry.index_to_point(np.array([[0.0, 0.0, k] for k in range(len(positions))]))
+    np.testing.assert_allclose(origins, positions, atol=1e-6)
 
 
 def test_real_missing_slice_is_reported(data_dir: Path) -> None:

@@ -172,10 +172,11 @@ def test_gantry_tilt_uncorrected_voxels_match_dcm2niix(tmp_path: Path) -> None:
     print("tilt uncorrected", c)
     assert c.max_abs == 0
     assert c.voxels == 512 * 512 * 4
-    # Geometry differs on purpose: uncorrected, we stack the slices along their normal (step 5 cos 14° = 4.851 mm,
-    # the in-plane shear is reported in a warning); dcm2niix's uncorrected affine puts them along +S with that same
-    # step, which matches neither the normal nor the true positions.  The corners differ by up to 3.55 mm.
-    assert c.geometry_mm == pytest.approx(3.55, abs=0.05)
+    # Geometry differs on purpose, and ours is the exact one: uncorrected, our sheared grid puts every slice at its
+    # ImagePositionPatient (5 mm apart along +S, checked in test_dicom_reader). dcm2niix's uncorrected affine steps
+    # along +S by the normal step 5 cos 14° = 4.851 mm, so its last slice sits 3 x 0.149 = 0.45 mm short of where
+    # the scanner put it. The corners differ by exactly that.
+    assert c.geometry_mm == pytest.approx(3 * (5.0 - 4.851478631), abs=2e-3)
 
 
 def test_gantry_tilt_corrected_matches_dcm2niix(tmp_path: Path) -> None:

@@ -63,12 +63,65 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _parse_box(text: str) -> tuple[int, int, int, int]:
+    try:
+        x0, y0, x1, y1 = (int(p) for p in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"box must be X0,Y0,X1,Y1 in voxel indices, got {text!r}") from None
+    return x0, y0, x1, y1
+
+
+def _cmd_segment_model(args: argparse.Namespace) -> int:
+    """``segment --model ...``: LiteMedSAM from a box, or a MeshNet brain model."""
+    import time
+
+    import numpy as np
+
+    from imaging.image_io import write_image
+
+    volume = _read_input(args.input)
+    t0 = time.perf_counter()
+    if args.model == "litemedsam":
+        from imaging.ai.litemedsam import LiteMedSAM
+        from imaging.ai.propagate import propagate_box
+
+        if args.box is None or args.slice is None:
+            raise SegmentCliError("--model litemedsam needs --box X0,Y0,X1,Y1 and --slice K")
+        model = LiteMedSAM()
+        if args.propagate:
+            result = propagate_box(model, volume, args.box, args.slice, args.axis, recipe=args.recipe)
+            mask = result.mask
+            detail = f"{len(result.slices)} {args.axis} slices {min(result.slices)}..{max(result.slices)}"
+        else:
+            from imaging.ai.litemedsam import get_slice
+
+            res = model.segment_slice(volume, args.box, args.slice, args.axis, args.recipe)
+            mask = np.zeros(volume.array.shape, bool)
+            get_slice(mask, args.axis, args.slice)[...] = res.mask
+            detail = f"{args.axis} slice {args.slice}, predicted IoU {res.iou_pred:.2f}"
+        labels = mask.view(np.uint8) * np.uint8(args.label)
+    else:
+        from imaging.ai.meshnet import run_meshnet
+
+        result = run_meshnet(volume, args.model)
+        labels = result.labels.array
+        counts = np.bincount(labels.ravel(), minlength=len(result.names))
+        voxel_ml = float(np.prod(volume.spacing)) / 1000.0
+        detail = ", ".join(f"{n} {counts[i] * voxel_ml:.1f} mL" for i, n in enumerate(result.names) if i and counts[i])
+    out = volume.with_array(labels)
+    out.metadata = {"modality": "SEG"}
+    write_image(out, args.out)
+    n = int(np.count_nonzero(labels))
+    print(f"wrote {args.out}: {n} voxels by {args.model} ({detail}) in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     """Register ``segment`` and ``mesh`` on ``subparsers`` (each sets ``func``)."""
     p = subparsers.add_parser("segment", help="threshold an image (DICOM folder or image file) into a label map")
     p.add_argument("input", type=Path, help="DICOM folder or NRRD/NIfTI/MHA image")
     p.add_argument("--out", type=Path, required=True, help="label map to write (.nii.gz, .nrrd or .mha)")
-    group = p.add_mutually_exclusive_group(required=True)
+    group = p.add_mutually_exclusive_group(required=False)
     group.add_argument("--preset", help="threshold preset (bone, contrast_vessels, soft_tissue, fat, air, skin)")
     group.add_argument("--threshold", type=parse_threshold, metavar="LO:HI", help="intensity window, inclusive")
     p.add_argument("--seed", type=parse_seed, action="append", default=[], metavar="X,Y,Z",
@@ -76,6 +129,17 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--largest-island", action="store_true", help="keep only the largest connected island")
     p.add_argument("--min-island-mm3", type=float, default=None, metavar="V", help="drop islands smaller than V mm³")
     p.add_argument("--label", type=int, default=1, help="label value written (default 1)")
+    group.add_argument("--model", choices=("litemedsam", "brain-tissue", "brain-subcortical", "brain-mask"),
+                       help="AI model instead of a threshold (models from $SURGITWIN_MODELS or ../shared/data/models)")
+    p.add_argument("--box", type=_parse_box, metavar="X0,Y0,X1,Y1",
+                   help="litemedsam box on the --slice, inclusive voxel indices of the 2-D slice as numpy shows it: "
+                        "X = column, Y = row; axial rows/columns = y/x, coronal = z/x, sagittal = z/y")
+    p.add_argument("--slice", type=int, default=None, metavar="K", help="litemedsam slice index along --axis")
+    p.add_argument("--axis", choices=("axial", "coronal", "sagittal"), default="axial",
+                   help="litemedsam slice axis (axial = array[K], coronal = array[:, K], sagittal = array[:, :, K])")
+    p.add_argument("--propagate", action="store_true", help="litemedsam: propagate through neighbouring slices")
+    p.add_argument("--recipe", choices=("auto", "ct", "nonct"), default="auto",
+                   help="litemedsam intensity recipe (auto: CT window when the modality is CT, else percentiles)")
     p.set_defaults(func=cmd_segment)
 
     p = subparsers.add_parser("mesh", help="make a surface mesh of a label map segment")
@@ -128,6 +192,10 @@ def cmd_segment(args: argparse.Namespace) -> int:
         raise SegmentCliError(f"--label must be 1..255, got {args.label}")
     if args.min_island_mm3 is not None and not args.min_island_mm3 >= 0:
         raise SegmentCliError(f"--min-island-mm3 must be >= 0, got {args.min_island_mm3}")
+    if getattr(args, "model", None):
+        return _cmd_segment_model(args)
+    if args.preset is None and args.threshold is None:
+        raise SegmentCliError("one of the arguments --preset --threshold --model is required")
     if args.preset is not None:
         presets = load_threshold_presets()
         if args.preset not in presets:

@@ -1,0 +1,95 @@
+"""LiteMedSAM against the reference run (reference/check_litemedsam.json), the phantom, and bad inputs."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from imaging.ai import AIInputError, ModelError, load_manifest
+from imaging.ai.litemedsam import LiteMedSAM, area_resize_matrix, bilinear_resize_matrix, get_slice
+from tests.conftest import require_data
+
+
+@pytest.fixture(scope="module")
+def model() -> LiteMedSAM:
+    require_data("models/litemedsam.json")
+    return LiteMedSAM(threads=2)
+
+
+@pytest.fixture(scope="module")
+def aorta():
+    from imaging.image_io import read_image
+
+    folder = require_data("anatomy-vmtk-aorta")
+    image = read_image(folder / "image" / "aorta.mha")
+    truth = read_image(folder / "segmentation" / "aorta-final-levelset.mha").array <= 0
+    return image, truth
+
+
+def test_resize_matrices_preserve_constants() -> None:
+    assert np.allclose(area_resize_matrix(393, 256).sum(axis=1), 1.0)
+    assert np.allclose(bilinear_resize_matrix(102, 157).sum(axis=1), 1.0)
+    up = area_resize_matrix(4, 8) @ np.arange(4, dtype=np.float32)
+    assert np.array_equal(up, np.repeat(np.arange(4, dtype=np.float32), 2))  # integer upscale replicates
+
+
+def test_slice_axes() -> None:
+    a = np.arange(2 * 3 * 4).reshape(2, 3, 4)
+    assert get_slice(a, "axial", 1).shape == (3, 4)
+    assert get_slice(a, "coronal", 2).shape == (2, 4)
+    assert get_slice(a, "sagittal", 3).shape == (2, 3)
+    with pytest.raises(AIInputError, match="outside"):
+        get_slice(a, "axial", 2)
+
+
+def test_matches_reference_dice(model: LiteMedSAM, aorta) -> None:
+    """Same boxes as the reference run: Dice per slice within 0.02, window as SOURCE.md states."""
+    image, truth = aorta
+    reference = json.loads((require_data("models/reference") / "check_litemedsam.json").read_text())
+    kind, lo, hi = model.window(image)
+    assert kind == "nonct"
+    assert lo == pytest.approx(13.4, abs=0.05)
+    assert hi == pytest.approx(1803.4, abs=0.05)
+    for z, entry in reference.items():
+        result = model.segment_slice(image, entry["box_xyxy"], int(z))
+        a, b = result.mask, truth[int(z)]
+        dice = 2 * np.count_nonzero(a & b) / (a.sum() + b.sum())
+        assert dice == pytest.approx(entry["dice"], abs=0.02), z
+        assert result.iou_pred == pytest.approx(entry["iou_pred"], abs=0.02), z
+    # the embedding is cached: a second box on slice 12 costs only the decoder
+    t0 = time.perf_counter()
+    model.segment_slice(image, (61, 121, 86, 182), 12)
+    assert time.perf_counter() - t0 < 1.0
+
+
+@pytest.mark.parametrize(
+    ("box", "message"),
+    [((10, 10, 10, 40), "zero size"), ((-1, 0, 20, 20), "outside"), ((0, 0, 20, 400), "outside")],
+)
+def test_bad_boxes(model: LiteMedSAM, aorta, box, message) -> None:
+    image, _ = aorta
+    with pytest.raises(AIInputError, match=message):
+        model.segment_slice(image, box, 12)
+
+
+def test_missing_and_corrupt_models(tmp_path) -> None:
+    with pytest.raises(ModelError, match="not found"):
+        load_manifest("litemedsam", tmp_path / "nowhere")
+    (tmp_path / "litemedsam.json").write_text("{not json")
+    with pytest.raises(ModelError, match="corrupt"):
+        load_manifest("litemedsam", tmp_path)
+    source = require_data("models") / "litemedsam.json"
+    (tmp_path / "litemedsam.json").write_text(source.read_text())
+    with pytest.raises(ModelError, match="missing"):
+        load_manifest("litemedsam", tmp_path)
+    for name in ("litemedsam_encoder.onnx", "litemedsam_decoder.onnx"):
+        (tmp_path / name).write_bytes(b"not an onnx model")
+    broken = LiteMedSAM(load_manifest("litemedsam", tmp_path))
+    from imaging.volume import Volume
+
+    volume = Volume(np.ones((2, 32, 32), np.float32))
+    with pytest.raises(ModelError, match="corrupt"):
+        broken.segment_slice(volume, (2, 2, 20, 20), 0)

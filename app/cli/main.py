@@ -13,6 +13,8 @@ from pathlib import Path
 
 from app.cli.export_commands import COMMANDS as EXPORT_COMMANDS
 from app.cli.export_commands import add_parsers as add_export_parsers
+from app.cli.flow_commands import COMMANDS as FLOW_COMMANDS
+from app.cli.flow_commands import add_parsers as add_flow_parsers
 from app.cli.segment_commands import COMMANDS as SEGMENT_COMMANDS
 from app.cli.segment_commands import add_parsers as add_segment_parsers
 
@@ -85,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="resample irregular slice spacing (missing slices) onto a uniform grid at the smallest step")
     add_segment_parsers(sub)
     add_export_parsers(sub)
+    add_flow_parsers(sub)
     return parser
 
 
@@ -213,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     install_phi_filter()
     commands = {"phantom": _cmd_phantom, "info": _cmd_info, "demo": _cmd_demo, "open": _cmd_open,
-                "convert": _cmd_convert, **SEGMENT_COMMANDS, **EXPORT_COMMANDS}
+                "convert": _cmd_convert, **SEGMENT_COMMANDS, **EXPORT_COMMANDS, **FLOW_COMMANDS}
     try:
         if args.command is None:
             from app.ui.application import run_gui

@@ -31,10 +31,15 @@ def windkessel_outlet(dt_s: float, area, u, cells, r1, r2, cc, pc, area0, beta, 
     sa0 = np.sqrt(area0)
     ba0 = beta / sa0
     a_s = al.copy()
-    for _ in range(10):
-        f = a_s * r1 * (ul + sgamma * (ssal - np.sqrt(np.sqrt(a_s)))) - (pext + ba0 * (np.sqrt(a_s) - sa0)) + pc
-        df = r1 * (ul + sgamma * (ssal - 1.25 * np.sqrt(np.sqrt(a_s)))) - ba0 * 0.5 / np.sqrt(a_s)
-        a_s = a_s - f / df
+    for _ in range(10):  # Newton converges in 2-3 iterations from the previous area; stop there
+        root = np.sqrt(a_s)
+        fourth = np.sqrt(root)
+        f = a_s * r1 * (ul + sgamma * (ssal - fourth)) - (pext + ba0 * (root - sa0)) + pc
+        df = r1 * (ul + sgamma * (ssal - 1.25 * fourth)) - ba0 * 0.5 / root
+        delta = f / df
+        a_s = a_s - delta
+        if np.all(np.abs(delta) <= 1e-12 * a_s):
+            break
     area[cells] = a_s
     u[cells] = tube_law.pressure_pa(a_s, area0, beta, pext) / (a_s * r1)
     return pc

@@ -92,6 +92,21 @@ def read_model(path: Path, progress, cancel) -> ImportedModel:
     return ImportedModel(mesh, path.stem, space)
 
 
+def cursor_readout(volume, point_lps: np.ndarray) -> str:
+    """``"R 12.3  A 4.5  S 30.0 mm   HU 45"``: position in patient directions and the nearest voxel's value."""
+    x, y, z = (float(v) for v in point_lps)
+    position = f"{'L' if x >= 0 else 'R'} {abs(x):.1f}  {'P' if y >= 0 else 'A'} {abs(y):.1f}  " \
+               f"{'S' if z >= 0 else 'I'} {abs(z):.1f} mm"
+    i, j, k = np.rint(volume.geometry.point_to_index(point_lps)).astype(int)
+    nz, ny, nx = volume.array.shape
+    if not (0 <= i < nx and 0 <= j < ny and 0 <= k < nz):
+        return position
+    value = volume.array[k, j, i]
+    unit = "HU" if str(volume.metadata.get("modality", "")).upper() == "CT" else "value"
+    shown = f"{int(value)}" if np.issubdtype(volume.array.dtype, np.integer) else f"{float(value):.4g}"
+    return f"{position}   {unit} {shown}"
+
+
 def _is_image_file(path: Path) -> bool:
     name = path.name.lower()
     return any(name.endswith(suffix) for suffix in IMAGE_SUFFIXES)
@@ -163,6 +178,7 @@ class MainWindow(QMainWindow):
             panel.activated.connect(lambda p=panel: self._set_active(p))
         for panel in self.slice_panels:
             panel.point_picked.connect(self.set_crosshair)
+            panel.hovered.connect(self.show_cursor_readout)
             panel.window_level_dragged.connect(self._on_window_level_dragged)
         self.setCentralWidget(central)
 
@@ -201,7 +217,10 @@ class MainWindow(QMainWindow):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop loading (Esc); the current case stays open")
         self.cancel_button.clicked.connect(self.cancel_task)
+        self.cursor_label = QLabel("")
+        self.cursor_label.setToolTip("Patient position (LPS, mm) and image value under the cursor")
         bar.addWidget(self.status_label, 1)
+        bar.addPermanentWidget(self.cursor_label)
         bar.addPermanentWidget(self.progress_bar)
         bar.addPermanentWidget(self.cancel_button)
         self.progress_bar.hide()
@@ -399,6 +418,14 @@ class MainWindow(QMainWindow):
             panel.view.set_crosshair(point)
             panel.sync_slider()
         self.request_render()
+
+    def show_cursor_readout(self, point: np.ndarray) -> None:
+        """Show the patient position and the voxel value under the cursor, as radiology viewers do."""
+        node = self._displayed_volume()
+        if node is None:
+            self.cursor_label.setText("")
+            return
+        self.cursor_label.setText(cursor_readout(node.volume, point))
 
     def toggle_maximise(self, index: int | None) -> None:
         """Show only view ``index`` (0 axial, 1 3D, 2 coronal, 3 sagittal); again, or None, restores 2×2."""

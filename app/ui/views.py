@@ -127,6 +127,7 @@ class SlicePanel(ViewPanel):
     """
 
     point_picked = Signal(object)
+    hovered = Signal(object)
     window_level_dragged = Signal(float, float)
     slice_changed = Signal()
 
@@ -220,8 +221,10 @@ class SlicePanel(ViewPanel):
         return True
 
     def on_mouse_move(self, ev: QMouseEvent) -> bool:
-        """Continue the current drag."""
+        """Continue the current drag; without one, report the point under the cursor."""
         if self._drag is None:
+            if self.view.volume is not None:
+                self.hovered.emit(self.pick(ev.position().toPoint()))
             return True
         mode, start, (width, centre) = self._drag
         pos = ev.position().toPoint()

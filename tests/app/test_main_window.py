@@ -282,3 +282,19 @@ def test_opening_a_surface_file_adds_a_model_to_the_current_case(demo_window, qt
     assert gaps.max() < 1e-3
     assert imported.id in demo_window.three_d.scene
     assert "RAS" in demo_window.status_label.text()
+
+
+def test_cursor_readout_shows_position_and_hounsfield_units(demo_window, qtbot):
+    from PySide6.QtTest import QTest
+
+    panel = demo_window.axial
+    widget = panel.vtk_widget
+    centre = QPoint(widget.width() // 2, widget.height() // 2)
+    QTest.mouseMove(widget, centre)
+    qtbot.waitUntil(lambda: "HU" in demo_window.cursor_label.text(), timeout=5000)
+    point = panel.pick(centre)
+    volume = demo_window.case.volumes[0].volume
+    i, j, k = np.rint(volume.geometry.point_to_index(point)).astype(int)
+    text = demo_window.cursor_label.text()
+    assert text.endswith(f"HU {int(volume.array[k, j, i])}")
+    assert f"{abs(point[2]):.1f}" in text

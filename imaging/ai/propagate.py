@@ -70,6 +70,7 @@ def propagate_box(
     max_growth: float = 1.4,
     min_overlap: float = 0.5,
     max_slices: int | None = None,
+    intensity_floor_percentile: float | None = 10.0,
     progress: Callable[[float, str], Any] | None = None,
     cancel: Any = None,
 ) -> PropagationResult:
@@ -101,6 +102,11 @@ def propagate_box(
         Stop when less than this fraction of the new mask lies on the dilated previous mask.
     max_slices : int, optional
         At most this many slices each way.
+    intensity_floor_percentile : float or None, default 10
+        Intensity prior: voxels darker than this percentile of the seed mask's own intensities are dropped from
+        every propagated mask (and the seed's). A propagated structure keeps its seed's brightness; without the
+        prior LiteMedSAM's masks bleed into darker neighbours where the object narrows or branches, and the
+        growth check then stops propagation early. None disables it.
     progress, cancel
         ``progress(fraction, message)``; ``cancel.is_set()`` stops early.
 
@@ -117,22 +123,29 @@ def propagate_box(
     seed = model.segment_slice(volume, box, index, axis, recipe)
     if not seed.mask.any():
         raise AIInputError(f"the box {seed.box} finds nothing on {axis} slice {index}")
+    seed_mask = seed.mask
+    floor = None
+    if intensity_floor_percentile is not None:
+        if not 0 <= intensity_floor_percentile < 100:
+            raise AIInputError(f"the intensity floor is a percentile in [0, 100), got {intensity_floor_percentile}")
+        floor = float(np.percentile(get_slice(volume.array, axis, index)[seed_mask], intensity_floor_percentile))
+        seed_mask = seed_mask & (get_slice(volume.array, axis, index) >= floor)
     mask3 = np.zeros(volume.array.shape, dtype=bool)
-    _assign(mask3, axis, index, seed.mask)
+    _assign(mask3, axis, index, seed_mask)
     n = slice_count(volume.array.shape, axis)
     done = [index]
     stopped: dict[str, str] = {}
     limit = n if max_slices is None else int(max_slices)
     grow = ndimage.generate_binary_structure(2, 2)
     for step, name in ((1, "forward"), (-1, "backward")):
-        prev = seed.mask
+        prev, prev_raw = seed_mask, seed.mask  # refined mask for the checks, model's own mask for the next boxes
         k = index + step
         stopped[name] = "end of volume"
         while 0 <= k < n and abs(k - index) <= limit:
             if cancel is not None and cancel.is_set():
                 stopped[name] = "cancelled"
                 break
-            boxes = _boxes(prev, pad, min_pixels, pad_fraction)
+            boxes = _boxes(prev_raw, pad, min_pixels, pad_fraction)
             if not boxes:
                 stopped[name] = f"mask vanished at slice {k}"
                 break
@@ -141,16 +154,19 @@ def propagate_box(
                 res = model.segment_slice(volume, b, k, axis, recipe)
                 x0, y0, x1, y1 = b
                 new[y0 : y1 + 1, x0 : x1 + 1] |= res.mask[y0 : y1 + 1, x0 : x1 + 1]
-            near = ndimage.binary_dilation(prev, grow, iterations=max(pad, 1))
+            near = ndimage.binary_dilation(prev_raw, grow, iterations=max(pad, 1))
             labels, count = ndimage.label(new, structure=_EIGHT)
             if count:
                 touching = np.unique(labels[near & new])
                 new = np.isin(labels, touching[touching > 0])
+            raw = new
+            if floor is not None:
+                new = new & (get_slice(volume.array, axis, k) >= floor)
             area, before = int(new.sum()), int(prev.sum())
             if area < min_pixels:
                 stopped[name] = f"mask vanished at slice {k}"
                 break
-            if area > max_growth * before + 4 * pad * pad:
+            if area > max_growth * max(before, 1) + 4 * pad * pad:
                 stopped[name] = f"implausible growth at slice {k} ({before} -> {area} voxels)"
                 break
             if np.count_nonzero(new & near) < min_overlap * area:
@@ -158,7 +174,7 @@ def propagate_box(
                 break
             _assign(mask3, axis, k, new)
             done.append(k)
-            prev = new
+            prev, prev_raw = new, raw
             k += step
             if progress is not None:
                 progress(min(len(done) / n, 1.0), f"{axis} slice {k - step}")

@@ -93,3 +93,22 @@ def test_missing_and_corrupt_models(tmp_path) -> None:
     volume = Volume(np.ones((2, 32, 32), np.float32))
     with pytest.raises(ModelError, match="corrupt"):
         broken.segment_slice(volume, (2, 2, 20, 20), 0)
+
+
+@pytest.mark.slow
+def test_propagation_from_one_box_follows_the_real_aorta(model: LiteMedSAM, aorta) -> None:
+    """One box on slice 12 of vmtk's CTA, propagated both ways, against vmtk's level set (inside <= 0).
+
+    Measured 0.754 mean Dice over the 15 vessel slices (0.586 without the intensity prior, which lets the model's
+    masks bleed where the aorta narrows and stops propagation at the bifurcation); the 0.80 goal of the issue is
+    not reached yet: below slice 21 the branches run obliquely and LiteMedSAM loses them.
+    """
+    from imaging.ai.propagate import propagate_box
+
+    volume, reference = aorta
+    result = propagate_box(model, volume, (61, 121, 86, 182), 12, "axial")
+    slices = [z for z in range(reference.shape[0]) if reference[z].any()]
+    dice = [2 * (result.mask[z] & reference[z]).sum() / (result.mask[z].sum() + reference[z].sum()) for z in slices]
+    assert np.mean(dice) >= 0.72
+    assert min(dice[:3]) >= 0.6, "where the aorta narrows the mask must not bleed"
+    assert {9, 12, 20} <= set(result.slices)

@@ -31,6 +31,7 @@ __all__ = ["SliceView"]
 BACKGROUND = (0.0, 0.0, 0.0)
 LETTER_COLOUR = (1.0, 0.85, 0.35)
 CROSSHAIR_COLOUR = (0.35, 0.85, 1.0)
+RULER_COLOUR = (0.3, 1.0, 0.45)
 
 
 class SliceView:
@@ -57,6 +58,7 @@ class SliceView:
         self._info = self._make_text(0.01, 0.01, align_right=False, size=13)
         self._crosshair = self._make_crosshair()
         self._crosshair_point = np.zeros(3)
+        self._rulers: dict[str, tuple[np.ndarray, np.ndarray, vtkActor, vtkTextActor]] = {}
         self._title = self._make_text(0.01, 0.99, align_right=False, size=14)
         self._title.GetTextProperty().SetVerticalJustificationToTop()
         self._title.SetInput(orientation.label)
@@ -106,6 +108,61 @@ class SliceView:
             self.renderer.AddActor(actor)
             actors.append(actor)
         return actors
+
+    # --- rulers ---------------------------------------------------------------------------------------------------
+    def set_ruler(self, key: str, p1_lps, p2_lps, label: str) -> None:
+        """Show (or move) ruler ``key`` from ``p1_lps`` to ``p2_lps`` with ``label`` at its end.
+
+        A ruler is drawn while the slice passes within half a slice of both of its ends (as in 2-D viewers,
+        a measurement belongs to the slice it was made on).
+        """
+        p1, p2 = np.asarray(p1_lps, float), np.asarray(p2_lps, float)
+        if key in self._rulers:
+            _, _, line, text = self._rulers[key]
+        else:
+            source = vtkLineSource()
+            mapper = vtkPolyDataMapper()
+            mapper.SetInputConnection(source.GetOutputPort())
+            line = vtkActor()
+            line.SetMapper(mapper)
+            line.GetProperty().SetColor(*RULER_COLOUR)
+            line.GetProperty().LightingOff()
+            line.GetProperty().SetLineWidth(2.0)
+            line._source = source  # type: ignore[attr-defined]
+            self.renderer.AddActor(line)
+            text = vtkTextActor()
+            text.GetTextProperty().SetColor(*RULER_COLOUR)
+            text.GetTextProperty().SetFontSize(14)
+            text.GetTextProperty().ShadowOn()
+            text.GetPositionCoordinate().SetCoordinateSystemToWorld()
+            self.renderer.AddViewProp(text)
+        line._source.SetPoint1(*p1)  # type: ignore[attr-defined]
+        line._source.SetPoint2(*p2)  # type: ignore[attr-defined]
+        text.SetInput(label)
+        text.GetPositionCoordinate().SetValue(*p2)
+        self._rulers[key] = (p1, p2, line, text)
+        self._update_ruler_visibility()
+
+    def remove_ruler(self, key: str) -> None:
+        """Remove ruler ``key`` if shown."""
+        entry = self._rulers.pop(key, None)
+        if entry is not None:
+            self.renderer.RemoveActor(entry[2])
+            self.renderer.RemoveViewProp(entry[3])
+
+    def ruler_visible(self, key: str) -> bool:
+        """Whether ruler ``key`` is drawn on the current slice."""
+        return key in self._rulers and bool(self._rulers[key][2].GetVisibility())
+
+    def _update_ruler_visibility(self) -> None:
+        if not self._rulers:
+            return
+        focal = np.asarray(self.renderer.GetActiveCamera().GetFocalPoint())
+        tolerance = 0.5 * self.slice_step_mm + 1e-6
+        for p1, p2, line, text in self._rulers.values():
+            here = max(abs(float(np.dot(p - focal, self._normal))) for p in (p1, p2)) <= tolerance
+            line.SetVisibility(here)
+            text.SetVisibility(here)
 
     @property
     def crosshair_visible(self) -> bool:
@@ -313,6 +370,7 @@ class SliceView:
         camera.SetPosition(*(np.asarray(camera.GetPosition()) + shift))
         if self.crosshair_visible:
             self._place_crosshair()
+        self._update_ruler_visibility()
         self._update_info()
 
     def reset_camera(self) -> None:

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from app.case import Case, CaseBundleError, MeshNode, VolumeNode, load_case, save_case
 from app.ui.case_controller import CaseController
 from app.ui.data_panel import DataPanel
+from app.ui.ruler_tool import install_ruler_tool
 from app.ui.segment_editor import install_segment_editor
 from app.ui.series_browser import case_from_volume, install_series_browser, volume_case_name
 from app.ui.tasks import TaskRunner
@@ -206,6 +207,7 @@ class MainWindow(QMainWindow):
         self.set_case(self.case)
         install_series_browser(self)
         self.segment_editor = install_segment_editor(self)
+        self.ruler_tool = install_ruler_tool(self)
 
     # --- construction ---------------------------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
@@ -283,7 +285,7 @@ class MainWindow(QMainWindow):
         menu.addAction(self.quit_action)
         self._fill_recent_menu()
 
-        view_menu = self.menuBar().addMenu("&View")
+        view_menu = self.view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.reset_action)
         view_menu.addAction(self.four_up_action)
         for action in self.maximise_actions:
@@ -299,7 +301,7 @@ class MainWindow(QMainWindow):
         help_menu.addAction(self.help_action)
         help_menu.addAction(self.about_action)
 
-        bar = self.addToolBar("Main")
+        bar = self.main_toolbar = self.addToolBar("Main")
         bar.setObjectName("MainToolBar")
         bar.setMovable(False)
         open_action = QAction("Open", self)

@@ -68,9 +68,7 @@ def threshold_plane_function(volume: Volume, lower: float, upper: float) -> Plan
 
 def refresh_labelmap_overlay(view: SliceView) -> None:
     """The label map shown by ``view`` changed in place: redraw its voxels at the next render (no rebuild)."""
-    label_slice = getattr(view, "_label_slice", None)
-    if label_slice is not None:
-        label_slice.GetMapper().GetInput().Modified()
+    view.labelmap_modified()
 
 
 class SlicePreviewLayer:

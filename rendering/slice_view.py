@@ -283,14 +283,23 @@ class SliceView:
         self.renderer.AddViewProp(self._label_slice)
         self.set_label_colours(colours or {}, opacity=opacity)
 
+    def labelmap_modified(self) -> None:
+        """The overlaid label map's voxels changed in place: redraw them at the next render, without a rebuild."""
+        if self._label_slice is not None:
+            self._label_slice.GetMapper().GetInput().Modified()
+
     def set_label_colours(self, colours: Mapping[int, tuple[float, float, float]], *, opacity: float = 0.5) -> None:
         """Recolour the overlay; labels missing from ``colours`` are hidden."""
         if self._label_slice is None or self._labelmap is None:
             return
-        top = max([int(self._labelmap.array.max()), *colours.keys(), 1])
+        # The table spans the coloured labels only; any higher label (a hidden segment) takes the transparent
+        # above-range colour. This avoids scanning the whole label map on every recolouring.
+        top = max([*colours.keys(), 1])
         table = vtkLookupTable()
         table.SetNumberOfTableValues(top + 1)
         table.SetTableRange(0, top)
+        table.UseAboveRangeColorOn()
+        table.SetAboveRangeColor(0.0, 0.0, 0.0, 0.0)
         for value in range(top + 1):
             rgb = colours.get(value)
             table.SetTableValue(value, *(rgb or (0.0, 0.0, 0.0)), float(opacity) if rgb and value else 0.0)

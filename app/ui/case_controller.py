@@ -137,13 +137,18 @@ class CaseController:
                     view.set_window_level(*volume.window_level)
         segmentation = self._pick_segmentation(volume)
         labelmap = segmentation.labelmap if segmentation is not None and volume is not None else None
-        if labelmap is not self._shown_labelmap or force:
+        if labelmap is not self._shown_labelmap:
             for view in self.slice_views:
                 if labelmap is None:
                     view.set_labelmap(None)
                 else:
                     view.set_labelmap(labelmap, self._colours(segmentation), opacity=segmentation.opacity)
             self._shown_labelmap = labelmap
+        elif force and segmentation is not None:
+            # Same label map edited in place (a brush stroke, a tool, an undo): redraw its voxels, no rebuild.
+            for view in self.slice_views:
+                view.labelmap_modified()
+                view.set_label_colours(self._colours(segmentation), opacity=segmentation.opacity)
         elif segmentation is not None:
             for view in self.slice_views:
                 view.set_label_colours(self._colours(segmentation), opacity=segmentation.opacity)

@@ -156,3 +156,19 @@ def test_crosshair_lines_cross_at_the_point(marker_volume: Volume) -> None:
     assert ((image[..., 2] > 60) & (image[..., 0] < image[..., 2] - 20)).sum() > 100
     view.set_crosshair(None)
     assert not view.crosshair_visible
+
+
+def test_labels_above_the_coloured_range_stay_hidden_and_in_place_edits_redraw(marker_volume: Volume) -> None:
+    view = SliceView(SliceOrientation.AXIAL)
+    view.set_volume(marker_volume, (400, 40))
+    labels = marker_volume.with_array((marker_volume.array > 0).astype(np.uint8) * 5)  # label 5: a hidden segment
+    view.set_labelmap(labels, {1: (0.0, 1.0, 0.0)}, opacity=1.0)
+
+    def green(image: np.ndarray) -> int:
+        image = image.astype(int)
+        return int(((image[..., 1] > 200) & (image[..., 0] < 60) & (image[..., 2] < 60)).sum())
+
+    assert green(_render(view, (0, 0, 1))) == 0
+    labels.array[labels.array == 5] = 1  # painted in place, as the editor does
+    view.labelmap_modified()
+    assert green(_render(view, (0, 0, 1))) > 100

@@ -742,27 +742,21 @@ def read_headers_fast(
         for idx in chunks:
             reporter.check_cancel("reading DICOM headers")
             store(idx, _read_chunk([names[i] for i in idx], include_phi))
-    elif not processes:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(n_workers, thread_name_prefix="dicom-index") as pool:
-            futures = [(idx, pool.submit(_read_chunk, [names[i] for i in idx], include_phi, True)) for idx in chunks]
-            try:
-                for idx, fut in futures:
-                    reporter.check_cancel("reading DICOM headers")
-                    store(idx, fut.result())
-            except BaseException:
-                for _, fut in futures:
-                    fut.cancel()
-                raise
     else:
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
-        # forkserver/spawn, never fork: the GUI process has threads (Qt, VTK) that fork would copy half-locked.
-        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-        with ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context(method)) as pool:
-            futures = [(idx, pool.submit(_read_chunk, [names[i] for i in idx], include_phi)) for idx in chunks]
+        pool: Executor
+        if processes:
+            # forkserver/spawn, never fork: the GUI process has threads (Qt, VTK) that fork would copy half-locked.
+            method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+            pool = ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context(method))
+        else:
+            pool = ThreadPoolExecutor(n_workers, thread_name_prefix="dicom-index")
+        prefetch = not processes  # read-ahead hints help threads waiting on the disk
+        with pool:
+            futures = [(idx, pool.submit(_read_chunk, [names[i] for i in idx], include_phi, prefetch))
+                       for idx in chunks]
             try:
                 for idx, fut in futures:
                     reporter.check_cancel("reading DICOM headers")

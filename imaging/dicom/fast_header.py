@@ -22,7 +22,6 @@ kept apart in ``HeaderRecord.phi`` and never copied into a ``SliceHeader``.
 
 from __future__ import annotations
 
-import math
 import os
 import struct
 from collections.abc import Iterable, Sequence
@@ -132,7 +131,6 @@ _SHORT_VRS = frozenset(
 _EXPLICIT_LE, _IMPLICIT_LE = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"
 # Encapsulated (compressed) syntaxes keep the data set in explicit VR little endian; deflate and big endian don't.
 _NOT_EXPLICIT_LE = frozenset({"1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2", _IMPLICIT_LE})
-_DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 _GZIP_MAGIC = b"\x1f\x8b"
 _RAW_DATASET_STARTS = (b"\x02\x00", b"\x08\x00")
 _CHUNK = 8192
@@ -772,43 +770,6 @@ def read_headers_fast(
 
 
 # ----------------------------------------------------------------------------------------------------------- adapter
-def _floats(value: Any, n: int) -> tuple[float, ...] | None:
-    if value is None:
-        return None
-    values = value if isinstance(value, tuple) else (value,)
-    try:
-        floats = tuple(float(v) for v in values)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    if len(floats) != n or not all(math.isfinite(v) for v in floats):  # NaN/inf cannot place an image
-        return None
-    return floats
-
-
-def _int(value: Any, default: int | None = None) -> int | None:
-    if value is None or value == "" or isinstance(value, tuple):
-        return default if not isinstance(value, tuple) else _int(value[0], default)
-    try:
-        return int(float(value))
-    except (TypeError, ValueError, OverflowError):
-        return default
-
-
-def _float(value: Any, default: float | None = None) -> float | None:
-    if value is None or value == "" or isinstance(value, tuple):
-        return default
-    try:
-        return float(value)
-    except (TypeError, ValueError, OverflowError):
-        return default
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, tuple):
-        return str(list(value)).strip()
-    return str(value if value is not None else "").strip()
-
-
 def _safe_metadata(record: HeaderRecord) -> dict[str, Any]:
     from .metadata import SAFE_TAGS
     from .transfer_syntax import syntax_name
@@ -840,67 +801,19 @@ def to_slice_header(record: HeaderRecord) -> SliceHeader:
         When ``read_header`` would skip the file (DICOMDIR, no image, no series UID, truncated pixel data), with
         the same reason.
     """
-    from .headers import SliceHeader
-    from .transfer_syntax import is_compressed
+    from .headers import build_slice_header
 
     a = record.attrs
-    sop_class = str(a.get("SOPClassUID") or a.get("MediaStorageSOPClassUID") or "")
-    if sop_class == _DICOMDIR_SOP_CLASS:
-        raise HeaderParseError("DICOMDIR index file (lists images, holds none)")
-    rows, columns = _int(a.get("Rows")), _int(a.get("Columns"))
-    if not rows or not columns:
-        from pydicom.uid import UID
-
-        kind = UID(sop_class).name if sop_class else "unknown SOP class"
-        raise HeaderParseError(f"no image in this DICOM object ({kind})")
-    series_uid = _text(a.get("SeriesInstanceUID"))
-    if not series_uid:
-        raise HeaderParseError("DICOM image without SeriesInstanceUID: cannot be assigned to a series")
     syntax = record.transfer_syntax or _IMPLICIT_LE
-    frames = _int(a.get("NumberOfFrames"), 1) or 1
-    samples = _int(a.get("SamplesPerPixel"), 1) or 1
-    bits_allocated = _int(a.get("BitsAllocated"), 16) or 16
-    if not is_compressed(syntax):
-        offset = record.pixel_offset if record.pixel_offset is not None else record.size
-        needed = (
-            offset
-            + (8 if syntax == _IMPLICIT_LE else 12)
-            + rows * columns * frames * samples * (bits_allocated // 8 or 1)
-        )
-        if record.size < needed:
-            raise HeaderParseError(f"truncated: {record.size} bytes on disk, {needed} or more expected")
-    echo_value = a.get("EchoNumbers")
-    echo = None
-    if echo_value is not None:
-        values = echo_value if isinstance(echo_value, tuple) else (echo_value,)
-        echo = tuple(v for v in (_int(x) for x in values) if v is not None) or None
-    spacing = _floats(a.get("PixelSpacing"), 2)
-    return SliceHeader(
+    return build_slice_header(
+        a.get,
         path=Path(record.path),
-        series_uid=series_uid,
-        study_uid=_text(a.get("StudyInstanceUID")),
-        series_number=_int(a.get("SeriesNumber")),
-        description=_text(a.get("SeriesDescription")),
-        modality=_text(a.get("Modality")),
-        rows=rows,
-        columns=columns,
-        instance_number=_int(a.get("InstanceNumber")),
-        iop=_floats(a.get("ImageOrientationPatient"), 6),
-        ipp=_floats(a.get("ImagePositionPatient"), 3),
-        pixel_spacing=(spacing[0], spacing[1]) if spacing else None,
-        echo=echo,
-        temporal_position=_int(a.get("TemporalPositionIdentifier")),
-        frames=frames,
-        gantry_tilt=_float(a.get("GantryDetectorTilt")),
-        slope=_float(a.get("RescaleSlope"), 1.0) or 1.0,
-        intercept=_float(a.get("RescaleIntercept"), 0.0) or 0.0,
-        bits_stored=_int(a.get("BitsStored"), bits_allocated) or bits_allocated,
-        pixel_representation=_int(a.get("PixelRepresentation"), 0) or 0,
-        samples_per_pixel=samples,
-        transfer_syntax=syntax,
-        metadata=_safe_metadata(record),
-        photometric=_text(a.get("PhotometricInterpretation")).upper() or "MONOCHROME2",
-        bits_allocated=bits_allocated,
+        size=record.size,
+        pixel_offset=record.pixel_offset if record.pixel_offset is not None else record.size,
+        sop_class=str(a.get("SOPClassUID") or a.get("MediaStorageSOPClassUID") or ""),
+        syntax=syntax,
+        metadata=lambda: _safe_metadata(record),
+        error=HeaderParseError,
         **_native_pixel_span(record, syntax),
     )
 

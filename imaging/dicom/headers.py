@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import numpy as np
 from .metadata import SAFE_TAGS, safe_metadata
 from .transfer_syntax import is_compressed
 
-__all__ = ["HEADER_KEYWORDS", "SkipFile", "SliceHeader", "read_header", "read_headers"]
+__all__ = ["HEADER_KEYWORDS", "SkipFile", "SliceHeader", "build_slice_header", "read_header", "read_headers"]
 
 _DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"  # Media Storage Directory Storage
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -120,6 +121,108 @@ def _floats(value: Any, n: int) -> tuple[float, ...] | None:
     return values
 
 
+def _text(value: Any) -> str:
+    """Text of an element; a multi-valued one as pydicom prints it (``['A', 'B']``)."""
+    if isinstance(value, list | tuple) or (hasattr(value, "__iter__") and not isinstance(value, str | bytes)):
+        return str(list(value)).strip()
+    return str(value if value is not None else "").strip()
+
+
+_IMPLICIT_LE = "1.2.840.10008.1.2"
+
+
+def build_slice_header(
+    get: Callable[[str], Any],
+    *,
+    path: Path,
+    size: int,
+    pixel_offset: int,
+    sop_class: str,
+    syntax: str,
+    metadata: Callable[[], dict[str, Any]],
+    error: type[SkipFile] = SkipFile,
+    **extra: Any,
+) -> SliceHeader:
+    """The :class:`SliceHeader` of one file from its attributes, whichever parser read them.
+
+    Parameters
+    ----------
+    get : callable
+        ``get(keyword)`` -> the attribute's value or None (a pydicom ``Dataset.get`` or a dict's ``get``).
+    path, size : Path, int
+        The file and its size on disk.
+    pixel_offset : int
+        File offset of the Pixel Data element (the size when it has none).
+    sop_class, syntax : str
+        SOP Class UID and transfer syntax UID ('' when the file has no meta header: implicit VR little endian).
+    metadata : callable
+        Builds the allow-listed series metadata (only called for images).
+    error : type
+        Exception raised for a file that is no image (a :class:`SkipFile` subclass; its text is the reason).
+    **extra
+        Further :class:`SliceHeader` fields the parser knows (e.g. the native pixel data span).
+    """
+    if sop_class == _DICOMDIR_SOP_CLASS:
+        raise error("DICOMDIR index file (lists images, holds none)")
+    rows, columns = _int(get("Rows")), _int(get("Columns"))
+    if not rows or not columns:
+        from pydicom.uid import UID
+
+        kind = UID(sop_class).name if sop_class else "unknown SOP class"
+        raise error(f"no image in this DICOM object ({kind})")
+    series_uid = _text(get("SeriesInstanceUID"))
+    if not series_uid:
+        raise error("DICOM image without SeriesInstanceUID: cannot be assigned to a series")
+    syntax = syntax or _IMPLICIT_LE  # no file meta (raw dataset): DICOM's default
+    frames = _int(get("NumberOfFrames"), 1) or 1
+    samples = _int(get("SamplesPerPixel"), 1) or 1
+    bits_allocated = _int(get("BitsAllocated"), 16) or 16
+    if not is_compressed(syntax):
+        # Uncompressed pixel data has a known size: a file smaller than that was cut short (copy interrupted).
+        # The element header before the value is 8 (implicit VR) or 12 (explicit VR OB/OW) bytes long.
+        needed = (
+            pixel_offset
+            + (8 if syntax == _IMPLICIT_LE else 12)
+            + rows * columns * frames * samples * (bits_allocated // 8 or 1)
+        )
+        if size < needed:
+            raise error(f"truncated: {size} bytes on disk, {needed} or more expected")
+    echo_value = get("EchoNumbers")
+    echo = None
+    if echo_value is not None and echo_value != "":
+        values = echo_value if hasattr(echo_value, "__iter__") and not isinstance(echo_value, str) else [echo_value]
+        echo = tuple(v for v in (_int(x) for x in values) if v is not None) or None
+    spacing = _floats(get("PixelSpacing"), 2)
+    return SliceHeader(
+        path=Path(path),
+        series_uid=series_uid,
+        study_uid=_text(get("StudyInstanceUID")),
+        series_number=_int(get("SeriesNumber")),
+        description=_text(get("SeriesDescription")),
+        modality=_text(get("Modality")),
+        rows=rows,
+        columns=columns,
+        instance_number=_int(get("InstanceNumber")),
+        iop=_floats(get("ImageOrientationPatient"), 6),
+        ipp=_floats(get("ImagePositionPatient"), 3),
+        pixel_spacing=(spacing[0], spacing[1]) if spacing else None,
+        echo=echo,
+        temporal_position=_int(get("TemporalPositionIdentifier")),
+        frames=frames,
+        gantry_tilt=_float(get("GantryDetectorTilt")),
+        slope=_float(get("RescaleSlope"), 1.0) or 1.0,
+        intercept=_float(get("RescaleIntercept"), 0.0) or 0.0,
+        bits_stored=_int(get("BitsStored"), bits_allocated) or bits_allocated,
+        pixel_representation=_int(get("PixelRepresentation"), 0) or 0,
+        samples_per_pixel=samples,
+        transfer_syntax=syntax,
+        metadata=metadata(),
+        photometric=_text(get("PhotometricInterpretation")).upper() or "MONOCHROME2",
+        bits_allocated=bits_allocated,
+        **extra,
+    )
+
+
 def _int(value: Any, default: int | None = None) -> int | None:
     if value is None or value == "":
         return default
@@ -209,66 +312,14 @@ def _read(path: Path) -> tuple[SliceHeader, Any]:
 
     meta = getattr(ds, "file_meta", None)
     sop_class = str(ds.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID") if meta is not None else "") or "")
-    if sop_class == _DICOMDIR_SOP_CLASS:
-        raise SkipFile("DICOMDIR index file (lists images, holds none)")
-    rows, columns = _int(ds.get("Rows")), _int(ds.get("Columns"))
-    if not rows or not columns:
-        from pydicom.uid import UID
-
-        kind = UID(sop_class).name if sop_class else "unknown SOP class"
-        raise SkipFile(f"no image in this DICOM object ({kind})")
-    series_uid = str(ds.get("SeriesInstanceUID") or "").strip()
-    if not series_uid:
-        raise SkipFile("DICOM image without SeriesInstanceUID: cannot be assigned to a series")
-
     syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
-    if not syntax:
-        syntax = "1.2.840.10008.1.2"  # no file meta (raw dataset): DICOM default is implicit VR little endian
-    frames = _int(ds.get("NumberOfFrames"), 1) or 1
-    samples = _int(ds.get("SamplesPerPixel"), 1) or 1
-    bits_allocated = _int(ds.get("BitsAllocated"), 16) or 16
-    if not is_compressed(syntax):
-        # Uncompressed pixel data has a known size: a file smaller than that was cut short (copy interrupted).
-        # The element header before the value is 8 (implicit VR) or 12 (explicit VR OB/OW) bytes long.
-        needed = (
-            pixel_offset
-            + (8 if syntax == "1.2.840.10008.1.2" else 12)
-            + rows * columns * frames * samples * (bits_allocated // 8 or 1)
-        )
-        if size < needed:
-            raise SkipFile(f"truncated: {size} bytes on disk, {needed} or more expected")
-
-    echo_value = ds.get("EchoNumbers")
-    echo = None
-    if echo_value is not None and echo_value != "":
-        values = echo_value if hasattr(echo_value, "__iter__") and not isinstance(echo_value, str) else [echo_value]
-        echo = tuple(v for v in (_int(x) for x in values) if v is not None) or None
-    spacing = _floats(ds.get("PixelSpacing"), 2)
-    header = SliceHeader(
+    header = build_slice_header(
+        ds.get,
         path=path,
-        series_uid=series_uid,
-        study_uid=str(ds.get("StudyInstanceUID") or "").strip(),
-        series_number=_int(ds.get("SeriesNumber")),
-        description=str(ds.get("SeriesDescription") or "").strip(),
-        modality=str(ds.get("Modality") or "").strip(),
-        rows=rows,
-        columns=columns,
-        instance_number=_int(ds.get("InstanceNumber")),
-        iop=_floats(ds.get("ImageOrientationPatient"), 6),
-        ipp=_floats(ds.get("ImagePositionPatient"), 3),
-        pixel_spacing=(spacing[0], spacing[1]) if spacing else None,
-        echo=echo,
-        temporal_position=_int(ds.get("TemporalPositionIdentifier")),
-        frames=frames,
-        gantry_tilt=_float(ds.get("GantryDetectorTilt")),
-        slope=_float(ds.get("RescaleSlope"), 1.0) or 1.0,
-        intercept=_float(ds.get("RescaleIntercept"), 0.0) or 0.0,
-        bits_stored=_int(ds.get("BitsStored"), bits_allocated) or bits_allocated,
-        pixel_representation=_int(ds.get("PixelRepresentation"), 0) or 0,
-        samples_per_pixel=samples,
-        transfer_syntax=syntax,
-        metadata=safe_metadata(ds),
-        photometric=str(ds.get("PhotometricInterpretation") or "MONOCHROME2").strip().upper(),
-        bits_allocated=bits_allocated,
+        size=size,
+        pixel_offset=pixel_offset,
+        sop_class=sop_class,
+        syntax=syntax,
+        metadata=lambda: safe_metadata(ds),
     )
     return header, ds

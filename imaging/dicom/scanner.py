@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import DicomPathNotFoundError
-from .fast_header import HeaderRecord, _int, read_headers_fast, to_slice_header
-from .headers import SkipFile, SliceHeader, read_headers
+from .fast_header import HeaderRecord, read_headers_fast, to_slice_header
+from .headers import SkipFile, SliceHeader, _int, read_headers
 from .index_cache import IndexCache
 from .progress import CancelToken, ProgressCallback, ProgressReporter
 from .series import ScanResult, group_series

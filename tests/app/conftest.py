@@ -75,3 +75,32 @@ def _release_windows(qapp):
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     QCoreApplication.processEvents()
     gc.collect()
+
+
+DEMO_SIZE = (64, 64, 48)
+LOAD_TIMEOUT_MS = 30000
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    """A shown workstation window with its own settings file, never asking before discarding a case."""
+    from PySide6.QtCore import QSettings
+
+    from app.ui.main_window import MainWindow
+
+    win = MainWindow(settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    win.ask_before_discard = False
+    qtbot.addWidget(win)
+    win.resize(1400, 900)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
+
+
+@pytest.fixture
+def demo_window(window, qtbot, demo_builder):
+    """The window with the 64x64x48 demo case loaded through its background loader."""
+    window.load_demo(DEMO_SIZE)
+    qtbot.waitUntil(lambda: len(window.case.meshes) == 2 and not window.tasks.busy, timeout=LOAD_TIMEOUT_MS)
+    window.render_all()
+    return window

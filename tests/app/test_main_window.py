@@ -7,29 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, QSettings, Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QMessageBox
 
 from app.case import Case, MeshNode, SegmentationNode, VolumeNode
 from app.ui.data_panel import COLOUR_COLUMN, NAME_COLUMN
-from app.ui.main_window import MainWindow
 from rendering.offscreen import capture_window
+from tests.app.conftest import LOAD_TIMEOUT_MS
 
 pytestmark = pytest.mark.gui
 
-DEMO_SIZE = (64, 64, 48)
-LOAD_TIMEOUT_MS = 30000
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    win = MainWindow(settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-    win.ask_before_discard = False
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
-    qtbot.waitExposed(win)
-    return win
 
 
 @pytest.fixture
@@ -38,14 +25,6 @@ def warnings(monkeypatch):
     calls: list[str] = []
     monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *a, **k: calls.append(text))
     return calls
-
-
-@pytest.fixture
-def demo_window(window, qtbot, demo_builder):
-    window.load_demo(DEMO_SIZE)
-    qtbot.waitUntil(lambda: len(window.case.meshes) == 2 and not window.tasks.busy, timeout=LOAD_TIMEOUT_MS)
-    window.render_all()
-    return window
 
 
 def _image(panel) -> np.ndarray:

@@ -4,27 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, QSettings, Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
 from app.case import load_case, save_case
-from app.ui.main_window import MainWindow
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, demo_builder):
-    win = MainWindow(settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-    win.ask_before_discard = False
-    qtbot.addWidget(win)
-    win.resize(1400, 900)
-    win.show()
-    qtbot.waitExposed(win)
-    win.load_demo((64, 64, 48))
-    qtbot.waitUntil(lambda: len(win.case.meshes) == 2 and not win.tasks.busy, timeout=30000)
-    win.render_all()
-    return win
 
 
 def _widget_position(panel, point_lps) -> QPoint:
@@ -37,7 +22,8 @@ def _widget_position(panel, point_lps) -> QPoint:
     return QPoint(round(x / ratio), round(panel.vtk_widget.height() - 1 - y / ratio))
 
 
-def test_a_dragged_ruler_measures_the_distance_between_two_known_points(window, qtbot, tmp_path):
+def test_a_dragged_ruler_measures_the_distance_between_two_known_points(demo_window, qtbot, tmp_path):
+    window = demo_window
     panel = window.axial
     centre = np.asarray(panel.view.renderer.GetActiveCamera().GetFocalPoint())
     # Two points 80 mm apart on the current axial slice (left-right and antero-posterior components).

@@ -6,37 +6,26 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, QSettings, Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
 
 from app.case.commands import set_segment_locked
-from app.ui.main_window import MainWindow
 from app.ui.segment_editor import install_segment_editor
 from imaging.segmentation import threshold_mask
 from rendering.offscreen import capture_window
 
 pytestmark = pytest.mark.gui
 
-DEMO_SIZE = (64, 64, 48)
 TIMEOUT_MS = 30000
 GREEN = (0.1, 1.0, 0.1)
 
 
 @pytest.fixture
-def editor_window(qtbot, tmp_path, demo_builder):
-    win = MainWindow(settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-    win.ask_before_discard = False
-    qtbot.addWidget(win)
-    win.resize(1400, 900)
-    editor = install_segment_editor(win)
-    win.show()
-    qtbot.waitExposed(win)
-    win.load_demo(DEMO_SIZE)
-    qtbot.waitUntil(lambda: len(win.case.meshes) == 2 and not win.tasks.busy, timeout=TIMEOUT_MS)
-    assert editor.case is win.case
-    win.render_all()
-    return win, editor
+def editor_window(demo_window):
+    editor = install_segment_editor(demo_window)  # installed by the window already: the same editor comes back
+    assert editor.case is demo_window.case
+    return demo_window, editor
 
 
 def _wait_idle(qtbot, window, editor):

@@ -9,10 +9,9 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.uid import generate_uid
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
-from app.ui.main_window import MainWindow
 from app.ui.series_browser import (
     IMAGES_COLUMN,
     MODALITY_COLUMN,
@@ -55,17 +54,6 @@ def exam_folder(tmp_path_factory) -> Path:
     with gzip.open(root / "archive.dcm.gz", "wb") as f:
         f.write(first.read_bytes())
     return root
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    win = MainWindow(settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-    win.ask_before_discard = False
-    qtbot.addWidget(win)
-    win.resize(1000, 700)
-    win.show()
-    qtbot.waitExposed(win)
-    return win
 
 
 def _open_dialog(qtbot, folder: Path, parent=None) -> SeriesBrowserDialog:

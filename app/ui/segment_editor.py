@@ -300,8 +300,7 @@ class SegmentEditorPanel(QWidget):
         layout.addLayout(form)
 
         # --- 3-D model ------------------------------------------------------------------------------------------
-        self.model_button = QPushButton("Create 3D model")
-        self.model_button.setObjectName("Primary")
+        self.model_button = _primary_button("Create 3D model")
         self.model_button.setToolTip("Mesh the selected segment and add (or update) its model in the 3D view")
         layout.addWidget(self.model_button)
         self.status = QLabel()
@@ -320,9 +319,7 @@ class SegmentEditorPanel(QWidget):
         self._add_page("none", empty)
 
         # Threshold
-        page = QWidget()
-        form = QFormLayout(page)
-        form.setContentsMargins(0, 0, 0, 0)
+        page, form = _form_page()
         self.preset_combo = QComboBox()
         self.preset_combo.addItem("Custom", None)
         for preset in load_threshold_presets().values():
@@ -341,15 +338,12 @@ class SegmentEditorPanel(QWidget):
         self.preview_check = QCheckBox("Live preview on the slice views")
         self.preview_check.setChecked(True)
         form.addRow(self.preview_check)
-        self.threshold_apply = QPushButton("Apply threshold")
-        self.threshold_apply.setObjectName("Primary")
+        self.threshold_apply = _primary_button("Apply threshold")
         form.addRow(self.threshold_apply)
         self._add_page("threshold", page)
 
         # Paint / erase
-        page = QWidget()
-        form = QFormLayout(page)
-        form.setContentsMargins(0, 0, 0, 0)
+        page, form = _form_page()
         row = QHBoxLayout()
         self.radius_slider = QSlider(Qt.Orientation.Horizontal)
         self.radius_slider.setRange(1, 500)
@@ -363,12 +357,9 @@ class SegmentEditorPanel(QWidget):
         self._add_page("paint", page)
 
         # Grow from seed
-        page = QWidget()
-        form = QFormLayout(page)
-        form.setContentsMargins(0, 0, 0, 0)
-        self.grow_method = QComboBox()
-        self.grow_method.addItem("Connected threshold (uses the threshold range)", "connected")
-        self.grow_method.addItem("Confidence connected (learns the range)", "confidence")
+        page, form = _form_page()
+        self.grow_method = _choices((("Connected threshold (uses the threshold range)", "connected"),
+                                     ("Confidence connected (learns the range)", "confidence")))
         form.addRow("Method:", self.grow_method)
         self.grow_range = QLabel()
         form.addRow("Range:", self.grow_range)
@@ -377,9 +368,7 @@ class SegmentEditorPanel(QWidget):
         self._add_page("grow", page)
 
         # Islands
-        page = QWidget()
-        form = QFormLayout(page)
-        form.setContentsMargins(0, 0, 0, 0)
+        page, form = _form_page()
         self.keep_largest_button = QPushButton("Keep largest island")
         form.addRow(self.keep_largest_button)
         row = QHBoxLayout()
@@ -394,83 +383,58 @@ class SegmentEditorPanel(QWidget):
         self._add_page("islands", page)
 
         # Margin
-        page = QWidget()
-        form = QFormLayout(page)
-        form.setContentsMargins(0, 0, 0, 0)
+        page, form = _form_page()
         self.margin_spin = _spin(-100, 100, 3, 0.5, " mm")
         form.addRow("Margin:", self.margin_spin)
-        self.margin_apply = QPushButton("Apply margin")
-        self.margin_apply.setObjectName("Primary")
+        self.margin_apply = _primary_button("Apply margin")
         form.addRow(self.margin_apply)
         self._add_page("margin", page)
 
         # Hollow
-        page = QWidget()
-        form = QFormLayout(page)
-        form.setContentsMargins(0, 0, 0, 0)
+        page, form = _form_page()
         self.hollow_spin = _spin(0.1, 50, 2, 0.5, " mm")
         form.addRow("Thickness:", self.hollow_spin)
-        self.hollow_side = QComboBox()
-        for text, key in (("Inside surface", "inside"), ("Outside surface", "outside"), ("Centred", "medial")):
-            self.hollow_side.addItem(text, key)
+        self.hollow_side = _choices(
+            (("Inside surface", "inside"), ("Outside surface", "outside"), ("Centred", "medial"))
+        )
         form.addRow("Shell:", self.hollow_side)
-        self.hollow_apply = QPushButton("Apply hollow")
-        self.hollow_apply.setObjectName("Primary")
+        self.hollow_apply = _primary_button("Apply hollow")
         form.addRow(self.hollow_apply)
         self._add_page("hollow", page)
 
         # Logical
-        page = QWidget()
-        form = QFormLayout(page)
-        form.setContentsMargins(0, 0, 0, 0)
-        self.logical_op = QComboBox()
-        for text, key in (("Add (union)", "union"), ("Subtract", "subtract"), ("Intersect", "intersect")):
-            self.logical_op.addItem(text, key)
+        page, form = _form_page()
+        self.logical_op = _choices((("Add (union)", "union"), ("Subtract", "subtract"), ("Intersect", "intersect")))
         form.addRow("Operation:", self.logical_op)
         self.logical_other = QComboBox()
         form.addRow("With:", self.logical_other)
-        self.logical_apply = QPushButton("Apply")
-        self.logical_apply.setObjectName("Primary")
+        self.logical_apply = _primary_button("Apply")
         form.addRow(self.logical_apply)
         self._add_page("logical", page)
 
         # Smoothing
-        page = QWidget()
-        form = QFormLayout(page)
-        form.setContentsMargins(0, 0, 0, 0)
-        self.smooth_method = QComboBox()
-        for text, key in (("Median", "median"), ("Opening (remove extrusions)", "opening"),
-                          ("Closing (fill holes)", "closing"),
-                          ("Joint: all unlocked segments, no gaps or overlaps", "joint")):
-            self.smooth_method.addItem(text, key)
+        page, form = _form_page()
+        self.smooth_method = _choices((("Median", "median"), ("Opening (remove extrusions)", "opening"),
+                                       ("Closing (fill holes)", "closing"),
+                                       ("Joint: all unlocked segments, no gaps or overlaps", "joint")))
         form.addRow("Method:", self.smooth_method)
         self.smooth_size = _spin(0.5, 50, 3, 0.5, " mm")
         form.addRow("Kernel:", self.smooth_size)
-        self.smooth_apply = QPushButton("Apply smoothing")
-        self.smooth_apply.setObjectName("Primary")
+        self.smooth_apply = _primary_button("Apply smoothing")
         form.addRow(self.smooth_apply)
         self._add_page("smoothing", page)
 
         # Fill between slices
-        page = QWidget()
-        form = QFormLayout(page)
-        form.setContentsMargins(0, 0, 0, 0)
-        self.fill_axis = QComboBox()
-        for text, axis in (("Axial slices", 0), ("Coronal slices", 1), ("Sagittal slices", 2)):
-            self.fill_axis.addItem(text, axis)
+        page, form = _form_page()
+        self.fill_axis = _choices((("Axial slices", 0), ("Coronal slices", 1), ("Sagittal slices", 2)))
         form.addRow("Drawn on:", self.fill_axis)
-        self.fill_apply = QPushButton("Fill between slices")
-        self.fill_apply.setObjectName("Primary")
+        self.fill_apply = _primary_button("Fill between slices")
         form.addRow(self.fill_apply)
         self._add_page("fill", page)
 
         # Scissors
-        page = QWidget()
-        form = QFormLayout(page)
-        form.setContentsMargins(0, 0, 0, 0)
-        self.scissors_mode = QComboBox()
-        self.scissors_mode.addItem("Erase inside the outline", True)
-        self.scissors_mode.addItem("Erase outside the outline", False)
+        page, form = _form_page()
+        self.scissors_mode = _choices((("Erase inside the outline", True), ("Erase outside the outline", False)))
         form.addRow("Cut:", self.scissors_mode)
         self._add_page("scissors", page)
 
@@ -1403,6 +1367,29 @@ def _panel_renderer(panel):
     return view.renderer
 
 
+
+
+def _form_page() -> tuple[QWidget, QFormLayout]:
+    """An options page: a widget with a margin-less form layout."""
+    page = QWidget()
+    form = QFormLayout(page)
+    form.setContentsMargins(0, 0, 0, 0)
+    return page, form
+
+
+def _primary_button(text: str) -> QPushButton:
+    """The page's main action, styled as such."""
+    button = QPushButton(text)
+    button.setObjectName("Primary")
+    return button
+
+
+def _choices(items) -> QComboBox:
+    """A combo box of ``(label, data)`` pairs."""
+    combo = QComboBox()
+    for text, data in items:
+        combo.addItem(text, data)
+    return combo
 
 
 def install_segment_editor(window) -> SegmentEditor:

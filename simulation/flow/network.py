@@ -34,7 +34,8 @@ class Network:
     gamma: np.ndarray
     pext_pa: np.ndarray
     visc_coeff: np.ndarray    # 2 (gamma_profile + 2) pi mu / rho per cell (m^2/s)
-    da0dx: np.ndarray         # dA0/dx per cell (tapering)
+    da0dx: np.ndarray         # openBF's dA0/dx per cell (tapered vessels only, else 0)
+    dtaudx: np.ndarray        # openBF's d(wall stiffness)/dx per cell (tapered vessels without h0, else 0)
     rho_kg_m3: float
     mu_pa_s: float
     inlet_vessels: np.ndarray
@@ -49,6 +50,11 @@ class Network:
     def size(self) -> int:
         """Number of flat cells (ghosts included)."""
         return int(self.dx_m.size)
+
+
+def _pad(x: np.ndarray) -> np.ndarray:
+    """A vessel's per-cell values with its two ghost cells (copies of the end cells)."""
+    return np.concatenate([[x[0]], x, [x[-1]]])
 
 
 def build_network(model: FlowModel, gamma_profile_default: float = 2.0) -> Network:
@@ -66,42 +72,50 @@ def build_network(model: FlowModel, gamma_profile_default: float = 2.0) -> Netwo
     m = np.array([max(int(v.get("M", 5)), 5, int(np.ceil(v["L"] * 1e3 - 1e-9))) for v in vs])
     start = np.concatenate([[0], np.cumsum(m + 2)[:-1]])
     total = int((m + 2).sum())
-    per = {k: np.zeros(total) for k in ("dx", "a0", "beta", "gamma", "pext", "visc", "da0")}
+    per = {k: np.zeros(total) for k in ("dx", "a0", "beta", "gamma", "pext", "visc", "da0", "dtau")}
     real = np.zeros(total, dtype=bool)
     for k, v in enumerate(vs):
         mk, s = m[k], start[k]
         rp = float(v.get("Rp", v.get("R0", 0.0)))
         rd = float(v.get("Rd", rp))
-        r0 = rp + (rd - rp) * np.arange(mk) / max(mk - 1, 1)
+        # openBF's discretisation of a tapered vessel, kept as is so that results compare with openBF's: the
+        # radius slope is per cell but multiplied by the cell's position in metres, so R0 stays within
+        # (Rd - Rp) dx of Rp; the taper acts through the source terms dA0/dx and dTau/dx only
+        slope = (rd - rp) / max(mk - 1, 1)
+        r0 = rp + slope * np.arange(mk) * (lengths[k] / mk)
         h0 = np.full(mk, float(v["h0"])) if "h0" in v else tube_law.wall_thickness_m(r0)
         a0 = np.pi * r0**2
         beta = tube_law.stiffness_beta_pa(a0, h0, float(v["E"]))
         gam = tube_law.flux_gamma(beta, a0, rho)
+        if abs(rd - rp) > 1e-4:  # openBF: less than 0.1 mm difference is no taper
+            per["da0"][s:s + mk + 2] = _pad(2.0 * np.pi * r0 * slope)
+            if "h0" not in v:
+                per["dtau"][s:s + mk + 2] = _pad(tube_law.stiffness_slope_pa(r0, h0, float(v["E"]), slope))
         gp = float(v.get("gamma_profile", gamma_profile_default))
         sl = slice(s, s + mk + 2)
-        pad = lambda x: np.concatenate([[x[0]], x, [x[-1]]])  # noqa: E731
         per["dx"][sl] = lengths[k] / mk
-        per["a0"][sl], per["beta"][sl], per["gamma"][sl] = pad(a0), pad(beta), pad(gam)
+        per["a0"][sl], per["beta"][sl], per["gamma"][sl] = _pad(a0), _pad(beta), _pad(gam)
         per["pext"][sl] = float(v.get("Pext", 0.0))
         per["visc"][sl] = 2.0 * (gp + 2.0) * np.pi * mu / rho
-        per["da0"][sl] = pad(2.0 * np.pi * r0 * (rd - rp) / lengths[k])
         real[s + 1:s + mk + 1] = True
     nodes_in = {}
     nodes_out = {}
     for k in range(nv):
         nodes_out.setdefault(sn[k], []).append(k)
         nodes_in.setdefault(tn[k], []).append(k)
-    inlet = np.array([k for k in range(nv) if sn[k] not in nodes_in])
-    outlet = np.array([k for k in range(nv) if tn[k] not in nodes_out])
+    ends = {node: len(nodes_in.get(node, [])) + len(nodes_out.get(node, [])) for node in set(sn) | set(tn)}
+    # a free start is an inlet, a free end an outlet; every node shared by two or more vessel ends is a junction
+    # (parents and daughters as usual; edited networks may also join two ends or two starts)
+    inlet = np.array([k for k in range(nv) if ends[sn[k]] == 1], dtype=int)
+    outlet = np.array([k for k in range(nv) if ends[tn[k]] == 1], dtype=int)
     if inlet.size != 1:
         raise FlowModelError(f"the network needs exactly one inlet vessel, found {inlet.size}")
     if outlet.size == 0:
         raise FlowModelError("the network has no outlet vessel")
     junctions = []
-    for node, parents in sorted(nodes_in.items()):
-        daughters = nodes_out.get(node, [])
-        if daughters:
-            junctions.append((np.array(parents + daughters), np.array([1] * len(parents) + [-1] * len(daughters))))
+    for node in sorted(n for n, c in ends.items() if c >= 2):
+        parents, daughters = nodes_in.get(node, []), nodes_out.get(node, [])
+        junctions.append((np.array(parents + daughters), np.array([1] * len(parents) + [-1] * len(daughters))))
     get = lambda key: np.array([float(vs[k].get(key, 0.0) or 0.0) for k in outlet])  # noqa: E731
     r1, r2, cc, rt = get("R1"), get("R2"), get("Cc"), get("Rt")
     last = start + m
@@ -112,5 +126,5 @@ def build_network(model: FlowModel, gamma_profile_default: float = 2.0) -> Netwo
     if np.any((r1 > 0) & (r2 <= 0)):
         raise FlowModelError("a Windkessel outlet has a non-positive distal resistance R2")
     return Network([v["label"] for v in vs], sn, tn, m, start, start + 1, last, real, per["dx"], per["a0"],
-                   per["beta"], per["gamma"], per["pext"], per["visc"], per["da0"], rho, mu, inlet, outlet,
+                   per["beta"], per["gamma"], per["pext"], per["visc"], per["da0"], per["dtau"], rho, mu, inlet, outlet,
                    r1, r2, cc, rt, junctions)

@@ -38,3 +38,10 @@ def flux_gamma(beta_pa: np.ndarray, area0_m2: np.ndarray, rho_kg_m3: float) -> n
 def wave_speed_m_s(area_m2_: np.ndarray, gamma: np.ndarray) -> np.ndarray:
     """Pulse wave speed c = sqrt(A/rho dP/dA) = sqrt(1.5 gamma sqrt(A)) (m/s)."""
     return np.sqrt(1.5 * gamma * np.sqrt(area_m2_))
+
+
+def stiffness_slope_pa(radius_m: np.ndarray, h0_m: np.ndarray, young_pa: float, radius_slope: float) -> np.ndarray:
+    """openBF's dTau/dx of a tapered vessel with the default wall thickness (its empirical expression, kept as is)."""
+    r = np.asarray(radius_m, dtype=float)
+    dh = _H_A * _H_B * np.exp(_H_B * r) + _H_C * _H_D * np.exp(_H_D * r)
+    return np.sqrt(np.pi) * young_pa * radius_slope * 1.3 * (h0_m / r + r * dh)

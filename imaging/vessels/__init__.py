@@ -1,0 +1,1 @@
+"""Vessel centrelines and networks from segmentations (for haemodynamics: :mod:`simulation.flow`)."""

@@ -1,7 +1,9 @@
 """``python -m benchmarks [GROUP ...] [--quick] [--reps N]``: our figures beside the peers', measured in one run.
 
 Groups: ``dicom`` (folder -> volume, peak memory, header indexing, index cache, ``surgitwin convert``) and
-``meshing`` (DICOM -> bone STL against InVesalius and the raw VTK chain, mesh quality).
+``meshing`` (DICOM -> bone STL against InVesalius and the raw VTK chain, mesh quality) and ``ai`` (LiteMedSAM
+embedding, box latency and propagation; MeshNet on a 256^3 T1, time and peak memory) and ``flow`` (1-D seconds per
+cardiac cycle on openBF's models and ADAN56, 0-D against svzerod).
 Results print as a table (path | ours | peer | ratio) and are written to ``benchmarks/results/latest.json``.
 """
 
@@ -15,10 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import dicom_bench, meshing_bench
+from benchmarks import ai_bench, dicom_bench, flow_bench, meshing_bench
 from benchmarks.common import Table
 
-GROUPS = {"dicom": dicom_bench.run, "meshing": meshing_bench.run}
+GROUPS = {"dicom": dicom_bench.run, "meshing": meshing_bench.run, "ai": ai_bench.run, "flow": flow_bench.run}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -114,6 +114,8 @@ TOOLS: list[tuple[str, str, str, str | None]] = [
     ("fill", "Fill between", "Interpolate the segment between the slices it was drawn on", None),
     ("scissors", "Scissors", "Draw an outline in the 3D or a slice view: cut the segment inside or outside it, "
      "through the whole volume along the view direction", "scissors"),
+    ("ai", "AI box", "Drag a box around a structure on a slice view: LiteMedSAM draws it on that slice; "
+     "Propagate carries it through the volume", "box"),
 ]
 TOOL_HINTS = {
     "scissors": "Drag an outline in the 3D view (or a slice view); on release the segment is cut along the view.",
@@ -128,6 +130,7 @@ TOOL_HINTS = {
     "logical": "Combine the selected segment with another one.",
     "smoothing": "Smooths the selected segment in 3-D.",
     "fill": "Draw the structure on a few slices, then fill the slices between them.",
+    "ai": "Drag a box around the structure on any slice view; then Propagate. Ctrl+Z undoes each step.",
 }
 
 PANEL_QSS = f"""
@@ -309,14 +312,15 @@ class SegmentEditorPanel(QWidget):
         layout.addWidget(self.status)
         layout.addStretch(1)
 
-    def _add_page(self, key: str, widget: QWidget) -> None:
+    def add_page(self, key: str, widget: QWidget) -> None:
+        """Register the options page of tool ``key``."""
         self._page_index[key] = self.pages.addWidget(widget)
 
     def _build_pages(self) -> None:
         empty = QLabel("Navigation: the views keep their usual mouse controls.")
         empty.setWordWrap(True)
         empty.setProperty("role", "hint")
-        self._add_page("none", empty)
+        self.add_page("none", empty)
 
         # Threshold
         page, form = _form_page()
@@ -340,7 +344,7 @@ class SegmentEditorPanel(QWidget):
         form.addRow(self.preview_check)
         self.threshold_apply = _primary_button("Apply threshold")
         form.addRow(self.threshold_apply)
-        self._add_page("threshold", page)
+        self.add_page("threshold", page)
 
         # Paint / erase
         page, form = _form_page()
@@ -354,7 +358,7 @@ class SegmentEditorPanel(QWidget):
         self.sphere_check = QCheckBox("Sphere brush (3-D)")
         self.sphere_check.setToolTip("Paint a ball instead of a disc on the slice")
         form.addRow(self.sphere_check)
-        self._add_page("paint", page)
+        self.add_page("paint", page)
 
         # Grow from seed
         page, form = _form_page()
@@ -365,7 +369,7 @@ class SegmentEditorPanel(QWidget):
         form.addRow("Range:", self.grow_range)
         self.grow_multiplier = _spin(0.5, 10, 2.5, 0.1, " σ")
         form.addRow("Multiplier:", self.grow_multiplier)
-        self._add_page("grow", page)
+        self.add_page("grow", page)
 
         # Islands
         page, form = _form_page()
@@ -380,7 +384,7 @@ class SegmentEditorPanel(QWidget):
         hint = QLabel("Or click an island in a slice view to keep only it.")
         hint.setProperty("role", "hint")
         form.addRow(hint)
-        self._add_page("islands", page)
+        self.add_page("islands", page)
 
         # Margin
         page, form = _form_page()
@@ -388,7 +392,7 @@ class SegmentEditorPanel(QWidget):
         form.addRow("Margin:", self.margin_spin)
         self.margin_apply = _primary_button("Apply margin")
         form.addRow(self.margin_apply)
-        self._add_page("margin", page)
+        self.add_page("margin", page)
 
         # Hollow
         page, form = _form_page()
@@ -400,7 +404,7 @@ class SegmentEditorPanel(QWidget):
         form.addRow("Shell:", self.hollow_side)
         self.hollow_apply = _primary_button("Apply hollow")
         form.addRow(self.hollow_apply)
-        self._add_page("hollow", page)
+        self.add_page("hollow", page)
 
         # Logical
         page, form = _form_page()
@@ -410,7 +414,7 @@ class SegmentEditorPanel(QWidget):
         form.addRow("With:", self.logical_other)
         self.logical_apply = _primary_button("Apply")
         form.addRow(self.logical_apply)
-        self._add_page("logical", page)
+        self.add_page("logical", page)
 
         # Smoothing
         page, form = _form_page()
@@ -422,7 +426,7 @@ class SegmentEditorPanel(QWidget):
         form.addRow("Kernel:", self.smooth_size)
         self.smooth_apply = _primary_button("Apply smoothing")
         form.addRow(self.smooth_apply)
-        self._add_page("smoothing", page)
+        self.add_page("smoothing", page)
 
         # Fill between slices
         page, form = _form_page()
@@ -430,13 +434,13 @@ class SegmentEditorPanel(QWidget):
         form.addRow("Drawn on:", self.fill_axis)
         self.fill_apply = _primary_button("Fill between slices")
         form.addRow(self.fill_apply)
-        self._add_page("fill", page)
+        self.add_page("fill", page)
 
         # Scissors
         page, form = _form_page()
         self.scissors_mode = _choices((("Erase inside the outline", True), ("Erase outside the outline", False)))
         form.addRow("Cut:", self.scissors_mode)
-        self._add_page("scissors", page)
+        self.add_page("scissors", page)
 
     def show_page(self, tool: str) -> None:
         """Show the options of ``tool``."""
@@ -1219,6 +1223,8 @@ class SegmentEditor(QObject):
         panel = self._widgets.get(obj)
         if panel is None or mode is None or panel.view.volume is None:
             return False
+        if mode == "box":
+            return self.ai_tool.box_event(panel, event)
         kind = event.type()
         if kind == QEvent.Type.Leave:
             self.outlines[panel].hide()
@@ -1394,8 +1400,11 @@ def _choices(items) -> QComboBox:
 
 def install_segment_editor(window) -> SegmentEditor:
     """Add the Segment Editor dock, Edit menu and slice-view mouse tools to ``window`` (a MainWindow)."""
+    from app.ui.ai_tool import install_ai_tool
+
     editor = getattr(window, "segment_editor", None)
     if editor is None:
         editor = SegmentEditor(window)
         window.segment_editor = editor
+        install_ai_tool(editor)
     return editor

@@ -23,6 +23,7 @@ flip): ``x`` = column index, ``y`` = row index, corners inclusive, ``x0 <= x1`` 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -125,6 +126,8 @@ class LiteMedSAM:
         self.cache_slices = int(cache_slices)
         self._embeddings: OrderedDict[tuple[Any, ...], npt.NDArray[np.float32]] = OrderedDict()
         self._windows: dict[Any, tuple[str, float, float]] = {}
+        # The viewer computes embeddings ahead in a background thread while boxes are answered on another.
+        self._lock = threading.RLock()
         self.timings: dict[str, list[float]] = {"encoder": [], "decoder": []}
 
     # --- intensity recipe -------------------------------------------------------------------------------------
@@ -190,22 +193,31 @@ class LiteMedSAM:
         h, w = image.shape
         scale = MODEL_SIZE / max(h, w)
         size = (int(h * scale + 0.5), int(w * scale + 0.5))
-        if key in self._embeddings:
-            self._embeddings.move_to_end(key)
-            return self._embeddings[key], size
+        with self._lock:
+            if key in self._embeddings:
+                self._embeddings.move_to_end(key)
+                return self._embeddings[key], size
         tensor, size = self.model_input(self.to_uint8(image, window))
         t0 = time.perf_counter()
         (emb,) = self.encoder.run({"image": tensor}, ["image_embedding"])
-        self.timings["encoder"].append(time.perf_counter() - t0)
-        self._embeddings[key] = emb
-        while len(self._embeddings) > max(self.cache_slices, 1):
-            self._embeddings.popitem(last=False)
+        with self._lock:
+            self.timings["encoder"].append(time.perf_counter() - t0)
+            self._embeddings[key] = emb
+            while len(self._embeddings) > max(self.cache_slices, 1):
+                self._embeddings.popitem(last=False)
         return emb, size
+
+    def has_embedding(self, volume: Volume, axis: str, index: int, recipe: str = "auto") -> bool:
+        """Whether the embedding of that slice is cached."""
+        key = (self.volume_key(volume), axis, int(index), self.window(volume, recipe)[0])
+        with self._lock:
+            return key in self._embeddings
 
     def clear_cache(self) -> None:
         """Forget every cached embedding and window."""
-        self._embeddings.clear()
-        self._windows.clear()
+        with self._lock:
+            self._embeddings.clear()
+            self._windows.clear()
 
     @staticmethod
     def check_box(box: tuple[float, float, float, float], shape: tuple[int, int]) -> tuple[int, int, int, int]:

@@ -39,6 +39,41 @@ def test_brain_tissue_matches_reference() -> None:
     assert wm_native == pytest.approx(512.4, rel=0.03)
 
 
+SUBCORTICAL_ML = {"Thalamus": 18.6, "Caudate": 8.0, "Putamen": 10.8, "Hippocampus": 9.1, "Brain-Stem": 23.9,
+                  "Lateral-Ventricle": 22.4, "Cerebellum-Cortex": 117.3, "Cerebral-Cortex": 506.4}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("model", "reference_file", "volumes_ml"),
+    [
+        ("brain-subcortical", "seg_model18cls.nii.gz", SUBCORTICAL_ML),
+        ("brain-mask", "seg_mindgrab.nii.gz", {"brain": 1622.8}),
+    ],
+)
+def test_subcortical_and_brain_mask_match_reference(model: str, reference_file: str, volumes_ml: dict) -> None:
+    """Cropped to the head, the labels still agree with the whole-cube reference run; volumes within 3 %.
+
+    The subcortical volumes are the orientation check: a transposed input still gives plausible tissue volumes but
+    no thalamus or caudate (models/SOURCE.md).
+    """
+    nib = pytest.importorskip("nibabel")
+    from imaging.image_io import read_image
+
+    image = read_image(require_data(T1))
+    ref = np.asarray(nib.load(require_data(f"models/reference/{reference_file}")).dataobj)
+    result = run_meshnet(image, model, threads=2)
+    ours = result.conformed_labels
+    assert np.mean(ours == ref) >= 0.98
+    inside = (ours > 0) | (ref > 0)
+    assert np.count_nonzero((ours == ref) & inside) / np.count_nonzero(inside) >= 0.98
+    for name, ml in volumes_ml.items():
+        label = result.names.index(name)
+        assert np.count_nonzero(ours == label) / 1000 == pytest.approx(ml, rel=0.03), name
+    named = {s["name"] if isinstance(s, dict) else s for s in result.labels.metadata["labels"]}
+    assert set(volumes_ml) <= named
+
+
 def test_refuses_ct() -> None:
     require_data("models/meshnet_model5_gw_ae.json")
     ct = Volume(np.full((8, 8, 8), -1000, np.int16), metadata={"modality": "CT"})

@@ -3,7 +3,9 @@
 Groups: ``dicom`` (folder -> volume, peak memory, header indexing, index cache, ``surgitwin convert``) and
 ``meshing`` (DICOM -> bone STL against InVesalius and the raw VTK chain, mesh quality) and ``ai`` (LiteMedSAM
 embedding, box latency and propagation; MeshNet on a 256^3 T1, time and peak memory) and ``flow`` (1-D seconds per
-cardiac cycle on openBF's models and ADAN56, 0-D against svzerod).
+cardiac cycle on openBF's models and ADAN56, 0-D against svzerod) and ``tissue`` (soft-tissue steps per second at 5k,
+20k and 50k tetrahedra against a naive projective-dynamics step, the cost of a cut, Cook's membrane against
+scikit-fem).
 Results print as a table (path | ours | peer | ratio) and are written to ``benchmarks/results/latest.json``.
 """
 
@@ -17,10 +19,11 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import ai_bench, dicom_bench, flow_bench, meshing_bench
+from benchmarks import ai_bench, dicom_bench, flow_bench, meshing_bench, tissue_bench
 from benchmarks.common import Table
 
-GROUPS = {"dicom": dicom_bench.run, "meshing": meshing_bench.run, "ai": ai_bench.run, "flow": flow_bench.run}
+GROUPS = {"dicom": dicom_bench.run, "meshing": meshing_bench.run, "ai": ai_bench.run, "flow": flow_bench.run,
+          "tissue": tissue_bench.run}
 
 
 def main(argv: list[str] | None = None) -> int:

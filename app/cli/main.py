@@ -17,6 +17,8 @@ from app.cli.flow_commands import COMMANDS as FLOW_COMMANDS
 from app.cli.flow_commands import add_parsers as add_flow_parsers
 from app.cli.segment_commands import COMMANDS as SEGMENT_COMMANDS
 from app.cli.segment_commands import add_parsers as add_segment_parsers
+from app.cli.tissue_commands import COMMANDS as TISSUE_COMMANDS
+from app.cli.tissue_commands import add_parsers as add_tissue_parsers
 
 __all__ = ["main"]
 
@@ -88,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_segment_parsers(sub)
     add_export_parsers(sub)
     add_flow_parsers(sub)
+    add_tissue_parsers(sub)
     return parser
 
 
@@ -216,7 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     install_phi_filter()
     commands = {"phantom": _cmd_phantom, "info": _cmd_info, "demo": _cmd_demo, "open": _cmd_open,
-                "convert": _cmd_convert, **SEGMENT_COMMANDS, **EXPORT_COMMANDS, **FLOW_COMMANDS}
+                "convert": _cmd_convert, **SEGMENT_COMMANDS, **EXPORT_COMMANDS, **FLOW_COMMANDS,
+                **TISSUE_COMMANDS}
     try:
         if args.command is None:
             from app.ui.application import run_gui

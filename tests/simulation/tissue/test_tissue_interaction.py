@@ -1,0 +1,170 @@
+"""Grasp (hard and spring), retract and hold, probe, the barycentric display embedding, and solver input errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from imaging.mesh import SurfaceMesh
+from simulation.tissue import TissueInputError, TissueSimulation, TissueSolver, box_mesh, embed_points, material
+
+
+@pytest.fixture
+def slab():
+    return box_mesh((60.0, 30.0, 10.0), (12, 6, 2))
+
+
+def _attached(mesh):
+    return np.isclose(mesh.points[:, 0], 0.0)
+
+
+def test_hard_grasp_follows_the_instrument_and_the_tissue_follows(slab) -> None:
+    sim = TissueSimulation(slab, material("liver"), fixed=_attached(slab), iterations=8)
+    corner = np.array([60.0, 15.0, 10.0])
+    nodes = sim.grab(corner, hard=True)
+    assert len(nodes) == 1
+    for k in range(1, 31):  # retract 20 mm upward over half a second, then hold
+        sim.drag(corner + np.array([0.0, 0.0, 20.0 * min(k, 20) / 20]))
+        sim.step()
+    pos = sim.positions_mm
+    assert pos[nodes[0]] == pytest.approx(corner + np.array([0.0, 0.0, 20.0]), abs=1e-9)
+    lift = (pos - slab.points)[:, 2]
+    # the lift decays towards the attachment: tip region high, middle lower, attached edge not at all
+    far = np.isclose(slab.points[:, 0], 60.0)
+    middle = np.isclose(slab.points[:, 0], 30.0)
+    assert lift[far].mean() > 5.0
+    assert 0.5 < lift[middle].mean() < lift[far].mean()
+    assert np.abs(lift[_attached(slab)]).max() == 0.0
+    sim.release()
+    sim.step(30)
+    assert sim.positions_mm[nodes[0], 2] < corner[2] + 20.0 - 5.0  # let go: it springs back
+
+
+def test_spring_grasp_pulls_with_a_force_towards_the_tissue(slab) -> None:
+    sim = TissueSimulation(slab, material("liver"), fixed=_attached(slab), iterations=8)
+    grip = np.array([60.0, 15.0, 5.0])
+    nodes = sim.grab(grip, radius_mm=6.0)
+    assert len(nodes) > 1
+    for _ in range(40):
+        sim.drag(grip + np.array([15.0, 0.0, 0.0]))
+        sim.step()
+    moved = sim.positions_mm[nodes].mean(axis=0) - slab.points[nodes].mean(axis=0)
+    assert 8.0 < moved[0] < 15.0  # follows, lagging by the spring stretch
+    force = sim.instrument_force_n()
+    assert force[0] < 0  # the tissue pulls the instrument back along -x
+    assert abs(force[0]) > 10 * max(abs(force[1]), abs(force[2]))
+    with pytest.raises(TissueInputError, match="attached"):
+        sim.grab((0.0, 15.0, 5.0))
+
+
+def test_probe_presses_a_dent(slab) -> None:
+    sim = TissueSimulation(slab, material("liver"), fixed=np.isclose(slab.points[:, 2], 0.0), iterations=8)
+    sim.probe((30.0, 15.0, 10.0 + 6.0 - 3.0), radius_mm=6.0)  # sphere sunk 3 mm below the top surface
+    sim.step(30)
+    pos = sim.positions_mm
+    below = np.linalg.norm(pos - [30.0, 15.0, 13.0], axis=1)
+    assert below.min() > 6.0 * 0.9  # no node deep inside the probe
+    top_centre = int(np.argmin(np.linalg.norm(slab.points - [30.0, 15.0, 10.0], axis=1)))
+    assert pos[top_centre, 2] < 10.0 - 2.0  # dented by most of the 3 mm
+    sim.probe(None)
+    sim.step(40)
+    assert sim.positions_mm[top_centre, 2] > 10.0 - 0.5  # and it recovers
+
+
+def test_embedding_carries_a_fine_surface(slab, rng: np.random.Generator) -> None:
+    inside = rng.uniform([1, 1, 1], [59, 29, 9], size=(200, 3))
+    emb = embed_points(slab, inside)
+    assert emb.outside_mm.max() == 0.0
+    assert emb.weights.min() >= -1e-12
+    assert emb.weights.sum(axis=1) == pytest.approx(np.ones(200))
+    assert emb.apply(slab.points) == pytest.approx(inside)
+    # an affine motion of the nodes moves embedded points by the same affine map (linear shape functions)
+    a = np.array([[1.1, 0.2, 0.0], [0.0, 0.9, 0.1], [0.05, 0.0, 1.2]])
+    assert emb.apply(slab.points @ a.T + [3, 4, 5]) == pytest.approx(inside @ a.T + [3, 4, 5])
+    outside = embed_points(slab, np.array([[61.0, 15.0, 5.0]]))
+    assert 0 < outside.outside_mm[0] < 5.0
+    assert outside.apply(slab.points)[0] == pytest.approx([61.0, 15.0, 5.0])  # extrapolated exactly
+    fine = SurfaceMesh(inside[:3], np.array([[0, 1, 2]]))
+    sim = TissueSimulation(slab, material("liver"), fixed=_attached(slab), display=fine, gravity=(0, 0, -9.81))
+    sim.step(5)
+    shown = sim.display_surface()
+    assert shown.points == pytest.approx(emb.apply(sim.positions_mm)[:3])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"dt": 0.0}, "time step"),
+        ({"dt": float("nan")}, "time step"),
+        ({"iterations": 0}, "iteration"),
+        ({"gravity": (0.0, 9.81)}, "gravity"),
+        ({"fixed": np.ones(3, bool)}, "node mask"),
+    ],
+)
+def test_solver_refuses_impossible_parameters(slab, kwargs: dict, message: str) -> None:
+    with pytest.raises(TissueInputError, match=message):
+        TissueSolver(slab, material("liver"), **kwargs)
+
+
+def test_nodes_outside_every_tetrahedron_are_refused(slab) -> None:
+    from simulation.tissue import TetMesh
+
+    loose = TetMesh(np.vstack([slab.points, [[100.0, 0.0, 0.0]]]), slab.tets)
+    with pytest.raises(TissueInputError, match="1 nodes belong to no tetrahedron"):
+        TissueSolver(loose, material("liver"))
+
+
+def test_everything_fixed_or_bad_springs_are_refused(slab) -> None:
+    solver = TissueSolver(slab, material("liver"))
+    with pytest.raises(TissueInputError, match="every node is fixed"):
+        solver.set_fixed(np.ones(slab.n_points, bool))
+    with pytest.raises(TissueInputError, match="stiffness"):
+        solver.set_springs([1], [[0.0, 0.0, 0.0]], -5.0)
+    with pytest.raises(TissueInputError, match=r"node indices must be in 0\.\.272"):
+        solver.set_springs([10_000], [[0.0, 0.0, 0.0]], 5.0)
+    with pytest.raises(TissueInputError, match="grasp"):
+        TissueSimulation(slab, material("liver")).drag((0.0, 0.0, 0.0))
+    with pytest.raises(TissueInputError, match="three finite coordinates"):
+        TissueSimulation(slab, material("liver")).grab((np.nan, 0.0, 0.0))
+
+
+def test_two_level_preconditioner_gives_the_same_motion_as_the_exact_one() -> None:
+    mesh = box_mesh((80.0, 30.0, 20.0), (16, 6, 4))
+    paths = {}
+    for kind in ("direct", "two-level"):
+        solver = TissueSolver(mesh, material("liver"), fixed=np.isclose(mesh.points[:, 0], 0.0), iterations=30,
+                              tolerance_mm=1e-7, gravity=(0.0, 0.0, -9.81), preconditioner=kind)
+        if kind == "two-level":  # force several blocks and aggregates on this small mesh
+            from simulation.tissue.preconditioner import TwoLevelInverse
+
+            solver._factorise()
+            a = solver._factor
+            assert isinstance(a, TwoLevelInverse)
+            solver._factor = TwoLevelInverse(a._a, solver.rest[solver._free], block_nodes=150, aggregate_nodes=8)
+            assert len(solver._factor._blocks) > 2
+        solver.step(20)
+        paths[kind] = solver.positions_mm
+    sag = np.abs(paths["direct"] - mesh.points).max()
+    assert sag > 1.0
+    assert np.abs(paths["two-level"] - paths["direct"]).max() < 1e-3 * sag  # both converge to the same steps
+    with pytest.raises(TissueInputError, match="preconditioner"):
+        TissueSolver(mesh, material("liver"), preconditioner="multigrid")
+
+
+def test_numba_backend_matches_numpy(rng: np.random.Generator) -> None:
+    pytest.importorskip("numba")
+    mesh = box_mesh((40.0, 20.0, 10.0), (8, 4, 2))
+    solvers = {b: TissueSolver(mesh, material("kidney"), fixed=np.isclose(mesh.points[:, 0], 0.0),
+                               gravity=(0.0, 0.0, -9.81), tolerance_mm=0.0, backend=b) for b in ("numpy", "numba")}
+    x = solvers["numpy"].x + rng.normal(size=solvers["numpy"].x.shape) * 1e-3  # 1 mm random distortion
+    e_np, g_np = solvers["numpy"]._energy_grad(x)
+    e_nb, g_nb = solvers["numba"]._energy_grad(x)
+    assert e_nb == pytest.approx(e_np, rel=1e-10)
+    assert np.abs(g_nb - g_np).max() < 1e-10 * np.abs(g_np).max()
+    for solver in solvers.values():
+        solver.step(10)
+    moved = np.abs(solvers["numpy"].positions_mm - mesh.points).max()
+    assert moved > 0.1
+    assert np.abs(solvers["numba"].positions_mm - solvers["numpy"].positions_mm).max() < 1e-6 * moved
+    with pytest.raises(TissueInputError, match="backend"):
+        TissueSolver(mesh, material("liver"), backend="cuda")

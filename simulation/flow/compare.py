@@ -17,7 +17,7 @@ from simulation.flow.openbf_io import FlowModel, FlowModelError, load_openbf_mod
 from simulation.flow.scenarios import Scenario, apply_scenario, parse_scenario
 from simulation.flow.zerod_io import ZeroDModel, load_zerod_model
 
-__all__ = ["Comparison", "VesselSummary", "load_model", "run_any", "run_scenario", "summarise"]
+__all__ = ["Comparison", "VesselSummary", "load_model", "run_any", "run_scenario", "summarise", "waveform"]
 
 MMHG_PA = 133.322
 MMHG_DYN_CM2 = 1333.22
@@ -33,15 +33,27 @@ def load_model(path: str | Path) -> FlowModel | ZeroDModel:
     raise FlowModelError(f"{path.name}: expected an openBF .yaml or a svZeroDSolver .json model")
 
 
-def run_any(model: FlowModel | ZeroDModel, cycles: int | None = None):
-    """Simulate a 1-D or 0-D model (SimulationResult or ZeroDResult)."""
+def run_any(model: FlowModel | ZeroDModel, cycles: int | None = None, on_cycle=None):
+    """Simulate a 1-D or 0-D model (SimulationResult or ZeroDResult); ``on_cycle(done, most)`` after each cycle."""
     if isinstance(model, ZeroDModel):
         from simulation.flow.solver_0d import simulate_0d
 
-        return simulate_0d(model, cycles=cycles)
+        return simulate_0d(model, cycles=cycles, on_cycle=on_cycle)
     from simulation.flow.solver_1d import simulate
 
-    return simulate(model, cycles=cycles)
+    return simulate(model, cycles=cycles, on_cycle=on_cycle)
+
+
+def waveform(result, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Time (s from the cycle start), pressure (mmHg) and flow (mL/s for 1-D, the model's unit for 0-D) of vessel
+    ``name`` over the last cycle, where :func:`summarise` takes its figures (1-D: mid-vessel; 0-D: inlet)."""
+    if hasattr(result, "waveforms"):
+        w = result.waveforms[name]
+        t = w["P"][:, 0] - w["P"][0, 0]
+        return t, w["P"][:, 3] / MMHG_PA, w["Q"][:, 3] * 1e6
+    k = result.names.index(name)
+    scale = result.extra.get("mmhg_per_unit", 1.0 / MMHG_DYN_CM2)
+    return result.t_s - result.t_s[0], result.pressure_in[:, k] * scale, result.flow_in[:, k]
 
 
 @dataclass
@@ -57,7 +69,8 @@ class VesselSummary:
 
 
 def summarise(result) -> dict[str, VesselSummary]:
-    """Figures at mid-vessel (1-D) or the vessel inlet (0-D); pressure converted to mmHg (0-D: from CGS)."""
+    """Figures at mid-vessel (1-D) or the vessel inlet (0-D); pressure converted to mmHg (0-D: from CGS, except
+    closed-loop heart models, whose parameters are in mmHg)."""
     out = {}
     if hasattr(result, "waveforms"):
         inlet = result.extra.get("inlet_vessel", next(iter(result.waveforms)))
@@ -70,7 +83,7 @@ def summarise(result) -> dict[str, VesselSummary]:
     inflow = sum(float(np.mean(result.flow_in[:, k])) for k in range(len(result.names))
                  if result.extra.get("inlet_vessels") is None or k in result.extra["inlet_vessels"])
     for k, name in enumerate(result.names):
-        p, q = result.pressure_in[:, k] / MMHG_DYN_CM2, result.flow_in[:, k]
+        p, q = result.pressure_in[:, k] * result.extra.get("mmhg_per_unit", 1.0 / MMHG_DYN_CM2), result.flow_in[:, k]
         out[name] = VesselSummary(float(p.mean()), float(p.max()), float(p.min()), float(q.max()), float(q.mean()),
                                   float(q.mean() / inflow) if inflow else np.nan)
     return out

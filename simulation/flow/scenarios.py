@@ -236,6 +236,8 @@ def _remove_0d(model: ZeroDModel, name: str, note: str) -> dict:
             j.outlets = j_out
             j.inlets = [i for i in j.inlets if i not in removed]
         fed = {i for j in model.junctions if j.inlets for i in j.outlets}
+        if model.heart is not None:  # the aorta of a closed loop feeds its outlet vessels
+            fed |= {v.vessel_id for v in model.vessels if v.name in model.heart.outlet_vessels}
         orphans = {v.vessel_id for v in model.vessels if v.vessel_id not in removed and v.inlet_bc is None
                    and v.vessel_id not in fed}
         if not orphans:

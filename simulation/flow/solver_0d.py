@@ -20,8 +20,9 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from simulation.flow.heart_0d import HeartBlock, add_closed_loop_bc, add_heart, step_closed_loop
 from simulation.flow.openbf_io import FlowModelError
-from simulation.flow.zerod_io import ZeroDModel
+from simulation.flow.zerod_io import CLOSED_LOOP_BCS, ZeroDModel
 
 __all__ = ["ZeroDResult", "ZeroDSystem", "assemble", "simulate_0d"]
 
@@ -44,6 +45,7 @@ class ZeroDSystem:
     sten_coef: np.ndarray
     sten_kind: np.ndarray    # 0: -S |q| q in the algebraic part; 1: +coef |q| dq/dt
     vessel_vars: np.ndarray  # (vessels, 4): P_in, Q_in, P_out, Q_out
+    heart: HeartBlock | None = None
 
     def c_at(self, t: np.ndarray, period: float) -> np.ndarray:
         """c(t) for every time in ``t``: (len(t), n)."""
@@ -149,13 +151,23 @@ def assemble(model: ZeroDModel) -> ZeroDSystem:
                 b.sten += [(r0, q_in, v.stenosis)]
                 b.sten_e += [(r1, q_in, 2.0 * v.c * v.stenosis)] if v.c else []
     connected = np.zeros((nv, 2), dtype=int)
+    heart = add_heart(b, model.heart) if model.heart is not None else None
+    drains = []  # outlets of closed-loop boundary conditions: (pressure, flow) into the right atrium
     for k, v in enumerate(model.vessels):
         for end, bc_name in ((0, v.inlet_bc), (1, v.outlet_bc)):
             if bc_name is None:
                 continue
             connected[k, end] += 1
             p, q = vv[k, 2 * end], vv[k, 2 * end + 1]
-            _boundary(b, model.bcs[bc_name], p, q, 1.0 if end == 1 else -1.0)
+            bc = model.bcs[bc_name]
+            if bc.kind in CLOSED_LOOP_BCS:
+                if end == 0 or heart is None:
+                    raise FlowModelError(f"vessel {v.name!r}: {bc.kind} belongs at an outlet of a closed-loop model")
+                drains.append(add_closed_loop_bc(b, bc, p, q, heart))
+            else:
+                _boundary(b, bc, p, q, 1.0 if end == 1 else -1.0)
+    if heart is not None:
+        _close_loop(b, model, heart, vv, connected, drains)
     index = {v.vessel_id: k for k, v in enumerate(model.vessels)}
     for j in model.junctions:
         ins = [index[i] for i in j.inlets]
@@ -195,7 +207,26 @@ def assemble(model: ZeroDModel) -> ZeroDSystem:
     st = np.array(b.sten + b.sten_e, dtype=float).reshape(-1, 3)
     kind = np.array([0] * len(b.sten) + [1] * len(b.sten_e), dtype=np.int64)
     return ZeroDSystem(n, mat(b.e), mat(b.f), b.forcing, st[:, 0].astype(np.int64), st[:, 1].astype(np.int64),
-                       st[:, 2], kind, vv)
+                       st[:, 2], kind, vv, heart)
+
+
+def _close_loop(b: _Builder, model: ZeroDModel, heart: HeartBlock, vv: np.ndarray, connected: np.ndarray,
+                drains: list[tuple[int, int]]) -> None:
+    """svZeroDSolver's two junctions of the loop: aorta -> the heart's outlet vessels, closed-loop outlets ->
+    right atrium (mass conservation and equal pressures)."""
+    names = [v.name for v in model.vessels]
+    outs = [names.index(n) for n in model.heart.outlet_vessels if n in names]
+    if not outs or not drains:
+        raise FlowModelError("the closed loop needs vessels fed by the heart and closed-loop outlets draining into it")
+    for k in outs:
+        connected[k, 0] += 1
+    for (p0, q0), ends in (((heart.var[2], heart.var[3]), [(vv[k, 0], vv[k, 1]) for k in outs]),
+                           ((heart.var[0], heart.var[1]), drains)):
+        mass = b.eq()
+        b.f += [(mass, q0, 1.0)] + [(mass, q, -1.0) for _, q in ends]
+        for p, _ in ends:
+            r = b.eq()
+            b.f += [(r, p, 1.0), (r, p0, -1.0)]
 
 
 def _boundary(b: _Builder, bc, p: int, q: int, sign: float) -> None:
@@ -299,8 +330,11 @@ def _newton_step(system, e, f, jac0, rows, cols, y, ydot, c, dt):
     return y_new, ydot_new
 
 
-def simulate_0d(model: ZeroDModel, *, cycles: int | None = None) -> ZeroDResult:
-    """Run ``model`` for its cycles; the output points follow svZeroDSolver (last cycle, all cycles or means)."""
+def simulate_0d(model: ZeroDModel, *, cycles: int | None = None, on_cycle=None) -> ZeroDResult:
+    """Run ``model`` for its cycles; the output points follow svZeroDSolver (last cycle, all cycles or means).
+
+    ``on_cycle(done, total)``, when given, is called after each cycle (a progress report; it may raise to stop).
+    """
     t0 = time.perf_counter()
     system = assemble(model)
     period = model.period_s
@@ -309,6 +343,8 @@ def simulate_0d(model: ZeroDModel, *, cycles: int | None = None) -> ZeroDResult:
         raise FlowModelError("cycles must be at least 1")
     per = model.points_per_cycle - 1
     dt = period / per
+    if system.heart is not None:
+        return _simulate_closed_loop(model, system, n_cycles, t0, on_cycle)
     y = _steady(system, _mean_forcing(system, period)) if model.steady_initial else np.zeros(system.n)
     ydot = np.zeros(system.n)
     # the forcing repeats every cycle: evaluate it once at each step's alpha_f level
@@ -351,6 +387,8 @@ def simulate_0d(model: ZeroDModel, *, cycles: int | None = None) -> ZeroDResult:
                 keep.append(y)
         if not np.all(np.isfinite(y)):
             raise FlowModelError(f"the 0-D simulation diverged in cycle {cyc + 1}")
+        if on_cycle is not None:
+            on_cycle(cyc + 1, n_cycles)
     states = np.array(keep)
     t_out = np.arange(states.shape[0]) * dt  # from 0: the last cycle is reported as svZeroDSolver does
     vv = system.vessel_vars
@@ -362,3 +400,52 @@ def simulate_0d(model: ZeroDModel, *, cycles: int | None = None) -> ZeroDResult:
                        time.perf_counter() - t0, period,
                        {"unknowns": system.n,
                         "inlet_vessels": [k for k, v in enumerate(model.vessels) if v.inlet_bc is not None]})
+
+
+def _result(model: ZeroDModel, system: ZeroDSystem, states: np.ndarray, dt: float, n_cycles: int, steps: int,
+            t0: float) -> ZeroDResult:
+    t_out = np.arange(states.shape[0]) * dt
+    vv = system.vessel_vars
+    cols = [states[:, vv[:, i]] for i in range(4)]
+    if model.output_mean_only:
+        cols = [c.mean(axis=0, keepdims=True) for c in cols]
+        t_out = np.array([np.nan])
+    extra = {"unknowns": system.n, "inlet_vessels": [k for k, v in enumerate(model.vessels) if v.inlet_bc is not None]}
+    if system.heart is not None:
+        # the heart feeds its outlet vessels; svZeroDSolver's heart parameters are in mmHg, mL and s
+        extra.update(closed_loop=True, mmhg_per_unit=1.0,
+                     inlet_vessels=[k for k, v in enumerate(model.vessels) if v.name in model.heart.outlet_vessels])
+    return ZeroDResult([v.name for v in model.vessels], t_out, cols[0], cols[2], cols[1], cols[3], n_cycles, steps,
+                       time.perf_counter() - t0, model.period_s, extra)
+
+
+def _simulate_closed_loop(model: ZeroDModel, system: ZeroDSystem, n_cycles: int, t0: float,
+                          on_cycle=None) -> ZeroDResult:
+    """A model closed by the heart block: svZeroDSolver's Newton stepping from the model's initial condition
+    (``steady_initial`` does not apply: the loop has no steady state to start from)."""
+    period = model.period_s
+    per = model.points_per_cycle - 1
+    dt = period / per
+    y, ydot = np.zeros(system.n), np.zeros(system.n)
+    system.heart.initial_state(y, model.heart)
+    e, f0 = system.e.toarray(), system.f.toarray()
+    c_cycle = system.c_at(np.arange(per) * dt + ALPHA_F * dt, period)
+    all_cycles = model.output_all_cycles or model.output_mean_only
+    keep = [y.copy()] if all_cycles else []
+    steps = 0
+    for cyc in range(n_cycles):
+        last_cycle = cyc == n_cycles - 1
+        if last_cycle and not all_cycles:
+            keep = [y.copy()]
+        for k in range(per):
+            y, ydot = step_closed_loop(system, y, ydot, steps * dt, c_cycle[k], dt, alpha_m=ALPHA_M, alpha_f=ALPHA_F,
+                                       gamma=GAMMA, atol=model.absolute_tolerance,
+                                       max_iter=model.max_nonlinear_iterations, e=e, f0=f0)
+            steps += 1
+            if all_cycles or last_cycle:
+                keep.append(y)
+        if not np.all(np.isfinite(y)):
+            raise FlowModelError(f"the 0-D simulation diverged in cycle {cyc + 1}")
+        if on_cycle is not None:
+            on_cycle(cyc + 1, n_cycles)
+    return _result(model, system, np.array(keep), dt, n_cycles, steps, t0)

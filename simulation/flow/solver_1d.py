@@ -335,10 +335,11 @@ def _probe_cells(net: Network) -> np.ndarray:
 
 
 def simulate(model: FlowModel, *, cycles: int | None = None, tolerance_mmhg: float | None = None,
-             gamma_profile_default: float = 2.0, backend: str = "auto") -> SimulationResult:
+             gamma_profile_default: float = 2.0, backend: str = "auto", on_cycle=None) -> SimulationResult:
     """Run ``model`` until openBF's convergence test passes or ``cycles`` cycles are done; last-cycle waveforms.
 
-    ``backend``: ``"numba"`` (compiled kernel), ``"numpy"`` or ``"auto"`` (numba when installed).
+    ``backend``: ``"numba"`` (compiled kernel), ``"numpy"`` or ``"auto"`` (numba when installed). ``on_cycle(done,
+    most)``, when given, is called after each cycle (a progress report; it may raise to stop the run).
     """
     t0 = time.perf_counter()
     net = build_network(model, gamma_profile_default)
@@ -383,6 +384,8 @@ def simulate(model: FlowModel, *, cycles: int | None = None, tolerance_mmhg: flo
             checkpoints = checkpoints + period
             passed += 1
             counter = 0
+            if on_cycle is not None:
+                on_cycle(passed, max_cycles)
         if passed >= max_cycles or conv_err < tol:
             converged = conv_err < tol
             break

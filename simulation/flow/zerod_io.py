@@ -1,8 +1,10 @@
 """Reading svZeroDSolver's JSON input files (``vessels``, ``boundary_conditions``, ``junctions``, parameters).
 
-Only the open-loop blocks are supported: BloodVessel (R, C, L, stenosis coefficient), BloodVesselCRL, FLOW,
-PRESSURE, RESISTANCE, RCR and CORONARY boundary conditions, NORMAL_JUNCTION and BloodVesselJunction; a model with
-closed-loop heart blocks is refused with a one-line error. Units are whatever the file uses (svZeroDSolver is
+Supported blocks: BloodVessel (R, C, L, stenosis coefficient), BloodVesselCRL, FLOW, PRESSURE, RESISTANCE, RCR and
+CORONARY boundary conditions, NORMAL_JUNCTION and BloodVesselJunction, and the closed loop of svZeroDSolver's
+``ClosedLoopHeartAndPulmonary`` block with ``ClosedLoopRCR`` and ``ClosedLoopCoronaryLeft``/``Right`` outlets (their
+equations are in :mod:`simulation.flow.heart_0d`); other closed-loop blocks (``chambers``, ``valves``) are refused
+with a one-line error. Units are whatever the file uses (svZeroDSolver is
 unit-agnostic; SimVascular's models use CGS).
 """
 
@@ -17,9 +19,16 @@ import numpy as np
 
 from simulation.flow.openbf_io import FlowModelError
 
-__all__ = ["BoundaryCondition", "ZeroDJunction", "ZeroDModel", "ZeroDVessel", "load_zerod_model", "parse_zerod"]
+__all__ = ["BoundaryCondition", "ClosedLoopHeart", "ZeroDJunction", "ZeroDModel", "ZeroDVessel", "load_zerod_model",
+           "parse_zerod"]
 
-BC_TYPES = ("FLOW", "PRESSURE", "RESISTANCE", "RCR", "CORONARY")
+BC_TYPES = ("FLOW", "PRESSURE", "RESISTANCE", "RCR", "CORONARY", "ClosedLoopRCR", "ClosedLoopCoronaryLeft",
+            "ClosedLoopCoronaryRight")
+CLOSED_LOOP_BCS = BC_TYPES[5:]
+HEART_PARAMS = ("Tsa", "tpwave", "Erv_s", "Elv_s", "iml", "imr", "Lra_v", "Rra_v", "Lrv_a", "Rrv_a", "Lla_v", "Rla_v",
+                "Llv_a", "Rlv_ao", "Vrv_u", "Vlv_u", "Rpd", "Cp", "Cpa", "Kxp_ra", "Kxv_ra", "Kxp_la", "Kxv_la",
+                "Emax_ra", "Emax_la", "Vaso_ra", "Vaso_la")
+HEART_STATES = ("V_RA", "Q_RA", "P_RV", "V_RV", "Q_RV", "P_pul", "P_LA", "V_LA", "Q_LA", "P_LV", "V_LV", "Q_LV")
 VESSEL_TYPES = ("BloodVessel", "BloodVesselCRL")
 JUNCTION_TYPES = ("NORMAL_JUNCTION", "junction", "BloodVesselJunction")
 
@@ -62,6 +71,21 @@ class ZeroDJunction:
 
 
 @dataclass
+class ClosedLoopHeart:
+    """svZeroDSolver's ClosedLoopHeartAndPulmonary: four chambers and the pulmonary circulation closing the loop.
+
+    ``outlet_vessels`` are fed by the aorta (the heart's outlet); every closed-loop boundary condition drains into the
+    right atrium. ``initial`` holds start values of its internal states (``V_RA``, ``P_pul``, ... as in
+    :data:`HEART_STATES`).
+    """
+
+    params: dict[str, float]
+    period_s: float
+    outlet_vessels: list[str]
+    initial: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
 class ZeroDModel:
     """A svZeroDSolver model: blocks and simulation parameters (``cycles``, ``points_per_cycle``, period)."""
 
@@ -78,6 +102,8 @@ class ZeroDModel:
     cycle_error_percent: float | None = None
     absolute_tolerance: float = 1e-8
     extra: dict[str, Any] = field(default_factory=dict)
+    heart: ClosedLoopHeart | None = None
+    max_nonlinear_iterations: int = 30
 
     def vessel_index(self, name_or_id: str | int) -> int:
         """Position of a vessel in ``vessels`` from its name or id (FlowModelError if unknown)."""
@@ -120,9 +146,9 @@ def parse_zerod(config: Any, name: str = "model") -> ZeroDModel:
     """Build a :class:`ZeroDModel` from the parsed JSON of a svZeroDSolver input file."""
     if not isinstance(config, dict) or not isinstance(config.get("vessels"), list) or not config["vessels"]:
         raise FlowModelError(f"{name}: not a svZeroDSolver model (needs a non-empty 'vessels' list)")
-    for key in ("closed_loop_blocks", "chambers", "valves"):
+    for key in ("chambers", "valves", "external_solver_coupling_blocks"):
         if config.get(key):
-            raise FlowModelError(f"{name}: '{key}' (closed-loop heart models) are not supported")
+            raise FlowModelError(f"{name}: '{key}' blocks are not supported")
     bcs = {}
     for b in config.get("boundary_conditions", []):
         if not isinstance(b, dict) or "bc_name" not in b:
@@ -141,6 +167,12 @@ def parse_zerod(config: Any, name: str = "model") -> ZeroDModel:
             vals = {k: _num(v, k, where, positive=k in ("C",)) for k in ("Rp", "C", "Rd")}
             vals["Rd"] = _num(v, "Rd", where, positive=True)
             vals["Pd"] = _table(v, "Pd", where) if "Pd" in v else 0.0
+        elif kind == "ClosedLoopRCR":
+            if not v.get("closed_loop_outlet", False):
+                raise FlowModelError(f"{where}: a ClosedLoopRCR must drain into the heart ('closed_loop_outlet': true)")
+            vals = {k: _num(v, k, where, positive=k in ("C", "Rd")) for k in ("Rp", "C", "Rd")}
+        elif kind in CLOSED_LOOP_BCS:
+            vals = {k: _num(v, k, where, positive=True) for k in ("Ra", "Ram", "Rv", "Ca", "Cim")}
         else:
             vals = {k: _num(v, k, where, positive=True) for k in ("Ra1", "Ra2", "Rv1", "Ca", "Cc")}
             vals["Pim"] = _table(v, "Pim", where)
@@ -187,12 +219,19 @@ def parse_zerod(config: Any, name: str = "model") -> ZeroDModel:
             junctions.append(ZeroDJunction(str(j.get("junction_name")), ins, outs, kind, r, ll, s))
         else:
             junctions.append(ZeroDJunction(str(j.get("junction_name")), ins, outs, "NORMAL_JUNCTION"))
+    heart = _heart(config, name, {v.name for v in vessels})
+    if heart is None and any(b.kind in CLOSED_LOOP_BCS for b in bcs.values()):
+        raise FlowModelError(f"{name}: closed-loop boundary conditions need a ClosedLoopHeartAndPulmonary block")
     sp = config.get("simulation_parameters") or {}
     cycles = int(_num(sp, "number_of_cardiac_cycles", "simulation_parameters", 1, positive=True))
     points = int(_num(sp, "number_of_time_pts_per_cardiac_cycle", "simulation_parameters", 100, positive=True))
     if points < 2:
         raise FlowModelError("simulation_parameters: number_of_time_pts_per_cardiac_cycle must be at least 2")
     period = sp.get("cardiac_period")
+    if heart is not None:
+        if period is not None and float(period) != heart.period_s:
+            raise FlowModelError(f"{name}: the heart's cardiac_cycle_period differs from simulation_parameters'")
+        period = heart.period_s
     if period is None:
         # as svZeroDSolver: the period is that of the time-dependent boundary conditions (their last time)
         ends = [float(v[0, -1]) for b in bcs.values() for v in b.values.values()
@@ -205,7 +244,43 @@ def parse_zerod(config: Any, name: str = "model") -> ZeroDModel:
     return ZeroDModel(name, vessels, bcs, junctions, cycles, points, period,
                       bool(sp.get("steady_initial", True)), bool(sp.get("output_all_cycles", False)),
                       bool(sp.get("output_mean_only", False)), None if err is None else float(err),
-                      float(sp.get("absolute_tolerance", 1e-8)))
+                      float(sp.get("absolute_tolerance", 1e-8)), heart=heart,
+                      max_nonlinear_iterations=int(_num(sp, "maximum_nonlinear_iterations", "simulation_parameters",
+                                                        30, positive=True)))
+
+
+def _heart(config: dict, name: str, vessel_names: set[str]) -> ClosedLoopHeart | None:
+    """The ClosedLoopHeartAndPulmonary block (at most one) with its initial condition, or None."""
+    blocks = config.get("closed_loop_blocks") or []
+    if not isinstance(blocks, list):
+        raise FlowModelError(f"{name}: 'closed_loop_blocks' must be a list")
+    if not blocks:
+        return None
+    if len(blocks) > 1 or not isinstance(blocks[0], dict):
+        raise FlowModelError(f"{name}: only one ClosedLoopHeartAndPulmonary block is supported")
+    blk, where = blocks[0], "closed-loop heart"
+    if blk.get("closed_loop_type") != "ClosedLoopHeartAndPulmonary":
+        raise FlowModelError(f"{where}: unsupported closed_loop_type {blk.get('closed_loop_type')!r}")
+    params = blk.get("parameters") or {}
+    values = {k: _num(params, k, where) for k in HEART_PARAMS}
+    for k in ("Tsa", "tpwave", "Rpd", "Cp", "Cpa"):
+        if values[k] <= 0:
+            raise FlowModelError(f"{where}: {k!r} must be a positive number")
+    outlets = [str(x) for x in blk.get("outlet_blocks") or []]
+    if not outlets or not set(outlets) <= vessel_names:
+        raise FlowModelError(f"{where}: 'outlet_blocks' must name vessels of the model")
+    initial = {}
+    for key, value in (config.get("initial_condition") or {}).items():
+        state, _, block = str(key).partition(":")
+        if block != "CLH" or state not in HEART_STATES:
+            raise FlowModelError(f"initial_condition: {key!r} is not supported (only the heart's, e.g. V_RA:CLH)")
+        try:
+            initial[state] = float(value)
+        except (TypeError, ValueError):
+            raise FlowModelError(f"initial_condition: {key!r} must be a number, got {value!r}") from None
+        if not np.isfinite(initial[state]):
+            raise FlowModelError(f"initial_condition: {key!r} must be finite")
+    return ClosedLoopHeart(values, _num(blk, "cardiac_cycle_period", where, positive=True), outlets, initial)
 
 
 def load_zerod_model(path: str | Path) -> ZeroDModel:

@@ -24,9 +24,10 @@ OPEN_LOOP = [
     "steadyFlow_bifurcationR_R1", "steadyFlow_bifurcationR_R2", "steadyFlow_blood_vessel_junction",
     "steadyFlow_confluenceR_R", "steadyFlow_stenosis_R",
 ]
+CLOSED_LOOP = ["closedLoopHeart_singleVessel", "closedLoopHeart_withCoronaries"]
 
 
-@pytest.mark.parametrize("case", OPEN_LOOP)
+@pytest.mark.parametrize("case", OPEN_LOOP + CLOSED_LOOP)
 def test_svzerodsolver_case_reproduced(case: str) -> None:
     root = require_data(DATA)
     result = simulate_0d(load_zerod_model(root / f"cases/{case}.json"))
@@ -43,10 +44,38 @@ def test_svzerodsolver_case_reproduced(case: str) -> None:
             assert np.max(np.abs(ours - expected)) <= 1e-6 * scale, (name, col)
 
 
-def test_closed_loop_models_are_refused_clearly() -> None:
+def _closed_loop_config() -> dict:
     root = require_data(DATA)
-    with pytest.raises(FlowModelError, match="closed-loop"):
-        load_zerod_model(root / "cases/closedLoopHeart_singleVessel.json")
+    return json.loads((root / "cases/closedLoopHeart_withCoronaries.json").read_text())
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda c: c["closed_loop_blocks"][0].update(closed_loop_type="Other"), "unsupported closed_loop_type"),
+    (lambda c: c["closed_loop_blocks"][0]["parameters"].pop("Elv_s"), "missing 'Elv_s'"),
+    (lambda c: c["closed_loop_blocks"][0].update(outlet_blocks=["nope"]), "'outlet_blocks' must name vessels"),
+    (lambda c: c["initial_condition"].update({"pressure:x:y": 1.0}), "initial_condition"),
+    (lambda c: c.pop("closed_loop_blocks"), "need a ClosedLoopHeartAndPulmonary"),
+    (lambda c: c["boundary_conditions"][2]["bc_values"].update(closed_loop_outlet=False), "drain into the heart"),
+    (lambda c: c.update(chambers=[{"name": "x"}]), "'chambers' blocks are not supported"),
+])
+def test_bad_closed_loop_models_are_refused_clearly(edit, message: str) -> None:
+    config = _closed_loop_config()
+    edit(config)
+    with pytest.raises(FlowModelError, match=message):
+        parse_zerod(config)
+
+
+def test_closed_loop_scenario_clamp_redistributes_flow() -> None:
+    model = parse_zerod(_closed_loop_config())
+    comp = run_scenario(model, "clamp:branch1_seg0")
+    rows = {r["vessel"]: r for r in comp.rows()}
+    assert rows["branch1_seg0"]["note"] == "clamped"
+    # the heart now ejects into a higher resistance: aortic pressure rises, the other beds take more flow
+    assert rows["branch0_seg0"]["mean_pressure_change"] > 3.0  # mmHg (the heart model's unit)
+    for name in ("branch0_seg0", "branch2_seg0", "branch3_seg0"):
+        assert rows[name]["mean_flow_change"] > 0.0
+    assert sum(rows[n]["split_scenario"] for n in ("branch0_seg0", "branch2_seg0", "branch3_seg0")) == \
+        pytest.approx(1.0, abs=0.02)
 
 
 def _aorto_iliac(q: float = 100.0) -> dict:

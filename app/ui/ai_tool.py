@@ -234,9 +234,10 @@ class AIBoxTool(QObject):
 
         def apply(result) -> None:
             self.editor._paint_full((node, value), result.mask, f"AI propagate from {prompt.axis} slice {prompt.index}")
-            ends = "; ".join(f"{k}: {v}" for k, v in result.stopped.items())
-            cuts = f"; kept the box's {', '.join(result.cuts.names())} side as a cut" if result.cuts.names() else ""
-            self.editor._say(f"Propagated over {len(result.slices)} slices ({ends}){cuts}.")
+            cuts = f", cut at the box's {' and '.join(result.cuts.names())} side" if result.cuts.names() else ""
+            self.editor._say(f"Propagated over {len(result.slices)} {prompt.axis} slices "
+                             f"{min(result.slices)}–{max(result.slices)}{cuts}.")
+            self.propagate_button.setToolTip("Last run: " + "; ".join(f"{k}: {v}" for k, v in result.stopped.items()))
 
         self.editor._run(compute, apply, "AI propagation")
 

@@ -9,7 +9,7 @@ Two priors keep the propagated masks close to what the user pointed at:
 
 * brightness: voxels darker than a low percentile of the seed mask's own intensities are dropped (LiteMedSAM bleeds
   into darker neighbours where an object narrows or branches);
-* box cuts: a side of the user's box that the seed mask crosses with most of its width is a cut through a structure
+* box cuts: a side of the user's box that the seed mask runs into without narrowing is a cut through a structure
   that goes on (a vessel boxed between two levels); the cut is kept as a clipping line on every propagated slice,
   so the segment keeps the extent the user chose instead of creeping along the structure.
 
@@ -31,7 +31,7 @@ from imaging.ai.litemedsam import LiteMedSAM, get_slice, slice_count
 from imaging.ai.manifests import AIInputError
 from imaging.volume import Volume
 
-__all__ = ["BoxCuts", "PropagationResult", "box_cuts", "intensity_band", "propagate_box"]
+__all__ = ["BoxCuts", "PropagationResult", "box_cuts", "intensity_band", "propagate_box", "within_band"]
 
 _EIGHT = np.ones((3, 3), bool)
 Box = tuple[int, int, int, int]
@@ -87,11 +87,13 @@ class PropagationResult:
     cuts: BoxCuts = field(default_factory=BoxCuts)
 
 
-def box_cuts(mask: npt.NDArray[np.bool_], box: Box, band: int = 4, min_fraction: float = 0.5) -> BoxCuts:
-    """The sides of ``box`` that ``mask`` crosses with at least ``min_fraction`` of its width across that side.
+def box_cuts(mask: npt.NDArray[np.bool_], box: Box, band: int = 4, min_ratio: float = 0.8) -> BoxCuts:
+    """The sides of ``box`` that ``mask`` runs into without narrowing: cuts through a structure that goes on.
 
-    A structure that merely touches a tight box (an organ's rounded edge) meets the side over a short stretch; a
-    structure that continues beyond it (a vessel or bone boxed between two levels) meets it with its whole width.
+    A rounded object boxed tightly (an organ, a tumour) narrows as it nears the side it touches; a structure that
+    continues beyond the side (a vessel or bone boxed between two levels) reaches it with its full width. A side is
+    a cut when the object's widest extent within ``band`` voxels of it is at least ``min_ratio`` times its typical
+    (median) width over the ``2 * band`` rows or columns further in.
 
     Parameters
     ----------
@@ -100,53 +102,84 @@ def box_cuts(mask: npt.NDArray[np.bool_], box: Box, band: int = 4, min_fraction:
     box : tuple
         ``(x0, y0, x1, y1)``, inclusive voxel indices.
     band : int
-        The rows/columns within this distance inside a side count as touching it.
-    min_fraction : float
-        Fraction of the mask's typical (median) width across that side that must touch it.
+        Rows/columns next to a side that count as reaching it (the model's masks stop a few voxels short).
+    min_ratio : float
+        Width at the side relative to the width further in.
     """
     x0, y0, x1, y1 = box
     inside = mask[y0 : y1 + 1, x0 : x1 + 1]
     if not inside.any():
         return BoxCuts()
-    row_widths = inside.sum(axis=1)  # the object's width in each row: what crosses a top or bottom side
+    row_widths = inside.sum(axis=1)  # width across each row: what meets the top and bottom sides
     col_widths = inside.sum(axis=0)
-    typical_row = float(np.median(row_widths[row_widths > 0]))
-    typical_col = float(np.median(col_widths[col_widths > 0]))
 
-    def crosses(strip: npt.NDArray[np.bool_], along: int, typical: float) -> bool:
-        return int(strip.any(axis=along).sum()) >= max(min_fraction * typical, 2)
+    def reaches(widths: npt.NDArray[np.integer]) -> bool:
+        """Whether the object meets the side at index 0 of ``widths`` with its full width."""
+        if np.count_nonzero(widths) < 4 * band:  # too small to tell a cut from a tight box
+            return False
+        edge = int(widths[:band].max(initial=0))
+        further = widths[band : 3 * band]
+        further = further[further > 0]
+        return edge >= 2 and further.size > 0 and edge >= min_ratio * float(np.median(further))
 
+    h, w = mask.shape
     return BoxCuts(
-        x0=x0 if x0 > 0 and crosses(inside[:, :band], 1, typical_col) else None,
-        y0=y0 if y0 > 0 and crosses(inside[:band], 0, typical_row) else None,
-        x1=x1 if x1 < mask.shape[1] - 1 and crosses(inside[:, -band:], 1, typical_col) else None,
-        y1=y1 if y1 < mask.shape[0] - 1 and crosses(inside[-band:], 0, typical_row) else None,
+        x0=x0 if x0 > 0 and reaches(col_widths) else None,
+        y0=y0 if y0 > 0 and reaches(row_widths) else None,
+        x1=x1 if x1 < w - 1 and reaches(col_widths[::-1]) else None,
+        y1=y1 if y1 < h - 1 and reaches(row_widths[::-1]) else None,
     )
 
 
-def intensity_band(values: npt.NDArray[Any], percentile: float = 10.0) -> tuple[float, float]:
+def intensity_band(
+    values: npt.NDArray[Any], percentile: float = 10.0, core_values: npt.NDArray[Any] | None = None
+) -> tuple[float, float]:
     """The seed object's intensity band ``(low, high)`` from its voxel ``values``.
 
-    ``low`` is the ``percentile``-th percentile; ``high`` the mirror percentile plus half the spread between the
-    two: partial-volume rims and darker neighbours fall below the band, brighter neighbours (bone, contrast, a
-    kidney beside the liver) above it, while the object's own brightness variation along its length stays inside.
+    ``low`` is the ``percentile``-th percentile of ``values``; ``high`` the mirror percentile plus half the spread
+    between the two, both taken over ``core_values`` when given (the mask's interior: the rim of a dark object mixes
+    in its brighter surroundings). Partial-volume rims and darker neighbours fall below the band, brighter
+    neighbours (bone, contrast, a kidney beside the liver, the liver around a hypodense tumour) above it, while the
+    object's own brightness variation along its length stays inside.
     """
-    lo, hi = (float(v) for v in np.percentile(values, [percentile, 100.0 - percentile]))
-    return lo, hi + 0.5 * (hi - lo)
+    core = values if core_values is None or core_values.size == 0 else core_values
+    lo = float(np.percentile(values, percentile))
+    core_lo, core_hi = (float(v) for v in np.percentile(core, [percentile, 100.0 - percentile]))
+    return lo, core_hi + 0.5 * (core_hi - core_lo)
+
+
+def within_band(image: npt.NDArray[Any], band: tuple[float, float], denoise: float = 0.0) -> npt.NDArray[np.bool_]:
+    """Pixels of a 2-D ``image`` whose value, smoothed with a Gaussian of ``denoise`` pixels, lies in ``band``.
+
+    Smoothing first keeps image noise from scattering in-band specks over a neighbour of nearly the same brightness
+    (a hypodense tumour inside the liver) while moving an object's edge by well under a pixel.
+    """
+    values = image.astype(np.float32)
+    if denoise > 0:
+        values = ndimage.gaussian_filter(values, denoise)
+    return (values >= band[0]) & (values <= band[1])
 
 
 def _component_boxes(
-    mask: npt.NDArray[np.bool_], pad: int, min_pixels: int, pad_fraction: float = 0.0
+    mask: npt.NDArray[np.bool_],
+    pad: int,
+    min_pixels: int,
+    pad_fraction: float = 0.0,
+    max_pad: tuple[int, int] = (1 << 30, 1 << 30),
 ) -> list[Box]:
-    """One padded bounding box per connected piece of ``mask`` of at least ``min_pixels`` voxels."""
+    """One padded bounding box per connected piece of ``mask`` of at least ``min_pixels`` voxels.
+
+    Each side is padded by ``pad`` voxels or ``pad_fraction`` of the piece's extent, whichever is more, but the
+    fraction never adds more than ``max_pad`` (rows, columns).
+    """
     labels, _ = ndimage.label(mask, structure=_EIGHT)
     h, w = mask.shape
     boxes = []
     for i, sl in enumerate(ndimage.find_objects(labels), start=1):
         if sl is None or np.count_nonzero(labels[sl] == i) < min_pixels:
             continue
-        py = max(pad, round(pad_fraction * (sl[0].stop - sl[0].start)))
-        px = max(pad, round(pad_fraction * (sl[1].stop - sl[1].start)))
+        py = max(pad, min(round(pad_fraction * (sl[0].stop - sl[0].start)), max_pad[0]))
+        px = max(pad, min(round(pad_fraction * (sl[1].stop - sl[1].start)), max_pad[1]))
         y0, y1 = max(sl[0].start - py, 0), min(sl[0].stop - 1 + py, h - 1)
         x0, x1 = max(sl[1].start - px, 0), min(sl[1].stop - 1 + px, w - 1)
         if x1 > x0 and y1 > y0:
@@ -186,14 +219,23 @@ def _touching(new: npt.NDArray[np.bool_], prev: npt.NDArray[np.bool_], reach: in
     return keep[labels]
 
 
+def _slice_spacing(volume: Volume, axis: str) -> tuple[float, float]:
+    """Millimetres per row and per column of the 2-D slices along ``axis`` (see :func:`get_slice`)."""
+    sx, sy, sz = (float(v) for v in volume.spacing)
+    return {"axial": (sy, sx), "coronal": (sz, sx), "sagittal": (sz, sy)}[axis]
+
+
 class _SlicePrompter:
     """Segments one slice from the previous slice's mask: boxes per piece, re-prompts for uncovered parts, cuts."""
 
     def __init__(
         self, model: LiteMedSAM, volume: Volume, axis: str, recipe: str, cuts: BoxCuts, *, pad: int,
         pad_fraction: float, min_pixels: int, uncovered_fraction: float, reach: int, band: tuple[float, float] | None,
-        vote: bool = True,
+        vote: bool = True, denoise: float = 0.0, max_pad_mm: float = 20.0,
     ) -> None:
+        rows_mm, cols_mm = _slice_spacing(volume, axis)
+        self.max_pad = (max(1, round(max_pad_mm / rows_mm)), max(1, round(max_pad_mm / cols_mm)))
+        self.denoise = denoise
         self.model, self.volume, self.axis, self.recipe, self.cuts = model, volume, axis, recipe, cuts
         # LiteMedSAM's mask depends on the box margin; a vote over three margins steadies it from slice to slice.
         self.pads = sorted({max(1, round(pad * 2 / 3)), pad, round(pad * 4 / 3)}) if vote else [pad]
@@ -205,7 +247,7 @@ class _SlicePrompter:
         votes = np.zeros(new.shape, np.uint8)
         for pad in self.pads:
             one = np.zeros_like(new)
-            for b in _component_boxes(pieces, pad, min_pixels, self.pad_fraction):
+            for b in _component_boxes(pieces, pad, min_pixels, self.pad_fraction, self.max_pad):
                 _add_box_mask(one, self.model.segment_slice(self.volume, b, k, self.axis, self.recipe).mask, b)
             votes += one
         new |= 2 * votes > len(self.pads)
@@ -217,15 +259,22 @@ class _SlicePrompter:
         leftover_min = max(self.min_pixels, round(self.uncovered_fraction * int(prev_raw.sum())))
         self._prompt(new, k, _uncovered(prev_raw, new), leftover_min)
         raw = self.cuts.clip_mask(_touching(new, prev_raw, self.reach))
-        refined = raw & self.in_band(k)
+        # The band trims rims and leaks; noise inside the object must not punch holes in it.
+        refined = ndimage.binary_fill_holes(raw & self.in_band(k))
         return raw, _without_specks(refined, self.min_pixels)
+
+    def above_band_fraction(self, raw: npt.NDArray[np.bool_], k: int) -> float:
+        """Fraction of the model's mask on slice ``k`` brighter than the seed object ever is."""
+        if self.band is None or not raw.any():
+            return 0.0
+        values = get_slice(self.volume.array, self.axis, k)[raw]
+        return float(np.count_nonzero(values > self.band[1])) / values.size
 
     def in_band(self, k: int) -> npt.NDArray[np.bool_] | bool:
         """Voxels of slice ``k`` within the seed's intensity band (True everywhere without the prior)."""
         if self.band is None:
             return True
-        image = get_slice(self.volume.array, self.axis, k)
-        return (image >= self.band[0]) & (image <= self.band[1])
+        return within_band(get_slice(self.volume.array, self.axis, k), self.band, self.denoise)
 
 
 def propagate_box(
@@ -236,8 +285,8 @@ def propagate_box(
     axis: str = "axial",
     *,
     recipe: str = "auto",
-    pad: int = 12,
-    pad_fraction: float = 0.0,
+    pad: int = 4,
+    pad_fraction: float = 0.25,
     min_pixels: int = 10,
     max_growth: float = 1.4,
     min_overlap: float = 0.5,
@@ -247,7 +296,10 @@ def propagate_box(
     keep_box_cuts: bool = True,
     vote: bool = True,
     intensity_floor_percentile: float | None = 10.0,
-    min_in_band: float = 0.5,
+    max_above_band: float = 0.5,
+    core_erosion: int = 1,
+    max_pad_mm: float = 20.0,
+    denoise: float = 0.0,
     progress: Callable[[float, str], Any] | None = None,
     cancel: Any = None,
 ) -> PropagationResult:
@@ -271,7 +323,11 @@ def propagate_box(
         Voxels added on each side of a piece's bounding box to make the next box (at least). LiteMedSAM
         under-segments from tight boxes, so the margin is generous; the priors below trim what it adds.
     pad_fraction : float
-        Also pad by this fraction of the piece's extent along each slice axis (elongated, oblique objects).
+        Pad by this fraction of the piece's extent along each slice axis when that is more than ``pad``: a
+        structure moves and grows between slices in proportion to its size.
+    max_pad_mm : float
+        ... but never by more than this many millimetres: even a large organ's outline moves little from one slice
+        to the next, and a wider box invites the neighbours in.
     min_pixels : int
         Pieces smaller than this prompt no box and are dropped from the masks.
     max_growth : float
@@ -292,9 +348,13 @@ def propagate_box(
     intensity_floor_percentile : float or None, default 10
         Intensity prior: voxels outside :func:`intensity_band` of the seed mask (this percentile and its mirror,
         the upper end widened by half the spread) are dropped from every mask. None disables the prior.
-    min_in_band : float
-        Stop when less than this fraction of the model's mask lies within the band: the box has slid off the
-        structure onto a neighbour of another brightness.
+    max_above_band : float
+        Stop when more than this fraction of the model's mask is brighter than the band: the box has slid off a
+        dark object (a hypodense tumour, a cyst) onto the brighter organ around it, or onto bone. The dark side is
+        not a stop: partial volume darkens every bright object towards its ends.
+    denoise : float
+        Gaussian smoothing (pixels) of each slice before the band test, see :func:`within_band`; 0 keeps edges
+        exact (best for small objects at coarse resolution).
     progress, cancel
         ``progress(fraction, message)``; ``cancel.is_set()`` stops early.
 
@@ -316,12 +376,18 @@ def propagate_box(
     if not seed.mask.any():
         raise AIInputError(f"the box {seed.box} finds nothing on {axis} slice {index}")
     image = get_slice(volume.array, axis, index)
-    band = None if intensity_floor_percentile is None else intensity_band(image[seed.mask], intensity_floor_percentile)
-    seed_mask = seed.mask if band is None else seed.mask & (image >= band[0]) & (image <= band[1])
+    core = ndimage.binary_erosion(seed.mask, _EIGHT, iterations=core_erosion) if core_erosion else seed.mask
+    if np.count_nonzero(core) < min_pixels:  # too thin to have a core: its rim is all there is
+        core = seed.mask
+    band = None
+    if intensity_floor_percentile is not None:
+        band = intensity_band(image[seed.mask], intensity_floor_percentile, image[core])
+    seed_mask = seed.mask if band is None else ndimage.binary_fill_holes(seed.mask & within_band(image, band, denoise))
     cuts = box_cuts(seed.mask, seed.box) if keep_box_cuts else BoxCuts()
     prompter = _SlicePrompter(
         model, volume, axis, recipe, cuts, pad=pad, pad_fraction=pad_fraction, min_pixels=min_pixels,
-        uncovered_fraction=uncovered_fraction, reach=reach, band=band, vote=vote,
+        uncovered_fraction=uncovered_fraction, reach=reach, band=band, vote=vote, denoise=denoise,
+        max_pad_mm=max_pad_mm,
     )
     mask3 = np.zeros(volume.array.shape, dtype=bool)
     get_slice(mask3, axis, index)[...] = seed_mask
@@ -345,8 +411,8 @@ def propagate_box(
             if area < min_pixels:
                 stopped[name] = f"mask vanished at slice {k}"
                 break
-            if area < min_in_band * int(raw.sum()):
-                stopped[name] = f"the structure ended at slice {k} (the model's mask left the seed's intensities)"
+            if prompter.above_band_fraction(raw, k) > max_above_band:
+                stopped[name] = f"the box slid onto a brighter structure at slice {k}"
                 break
             if area > max_growth * max(before, 1) + 4 * pad * pad:
                 stopped[name] = f"implausible growth at slice {k} ({before} -> {area} voxels)"

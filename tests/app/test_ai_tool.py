@@ -3,6 +3,9 @@ Propagate extends it through the neighbouring slices, and each step is one undoa
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
@@ -78,6 +81,9 @@ def test_box_drag_segments_the_kidney_and_propagation_is_one_undo_step(demo_wind
     assert len(np.unique(np.nonzero(propagated)[0])) >= 3
     assert _dice(propagated, truth) > _dice(mask, truth)
     assert len(editor.stack) == commands + 2
+    if os.environ.get("SURGITWIN_SCREENSHOTS"):  # for looking at the tool by eye
+        window.render_all()
+        window.grab().save(str(Path(os.environ["SURGITWIN_SCREENSHOTS"]) / "ai-box-propagated.png"))
     editor.undo()  # the whole propagation goes in one step
     np.testing.assert_array_equal(node.labelmap.array == value, mask)
 

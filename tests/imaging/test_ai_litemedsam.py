@@ -99,9 +99,10 @@ def test_missing_and_corrupt_models(tmp_path) -> None:
 def test_propagation_from_one_box_follows_the_real_aorta(model: LiteMedSAM, aorta) -> None:
     """One box on slice 12 of vmtk's CTA, propagated both ways, against vmtk's level set (inside <= 0).
 
-    Measured 0.754 mean Dice over the 15 vessel slices (0.586 without the intensity prior, which lets the model's
-    masks bleed where the aorta narrows and stops propagation at the bifurcation); the 0.80 goal of the issue is
-    not reached yet: below slice 21 the branches run obliquely and LiteMedSAM loses them.
+    Measured 0.785 mean Dice over the 15 vessel slices (0.754 before re-prompting the branch that separates from the
+    trunk, voting over three box margins, margins in proportion to the object and keeping the box's bottom side as a
+    cut; 0.586 without the intensity prior). The issue's 0.80 is not reached: the level set itself is clipped at two rows (84 and 178) that only the
+    bottom side of the user's box reveals, so on slices 21-23 the propagated iliacs run on where the reference stops.
     """
     from imaging.ai.propagate import propagate_box
 
@@ -109,6 +110,9 @@ def test_propagation_from_one_box_follows_the_real_aorta(model: LiteMedSAM, aort
     result = propagate_box(model, volume, (61, 121, 86, 182), 12, "axial")
     slices = [z for z in range(reference.shape[0]) if reference[z].any()]
     dice = [2 * (result.mask[z] & reference[z]).sum() / (result.mask[z].sum() + reference[z].sum()) for z in slices]
-    assert np.mean(dice) >= 0.72
-    assert min(dice[:3]) >= 0.6, "where the aorta narrows the mask must not bleed"
+    assert np.mean(dice) >= 0.77
+    assert min(dice[1:3]) >= 0.8, "where the aorta narrows the mask must not bleed"
+    assert min(dice[3:11]) >= 0.88, "both iliac branches are followed through the bifurcation"
     assert {9, 12, 20} <= set(result.slices)
+    assert result.cuts.names() == ["bottom"]  # the aorta runs on below the box: the user cut it there
+    assert not result.mask[:, 183:, :].any()

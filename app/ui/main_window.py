@@ -30,10 +30,12 @@ from PySide6.QtWidgets import (
 from app.case import Case, CaseBundleError, MeshNode, VolumeNode, load_case, save_case
 from app.ui.case_controller import CaseController
 from app.ui.data_panel import DataPanel
+from app.ui.flow_panel import install_flow_panel
 from app.ui.ruler_tool import install_ruler_tool
 from app.ui.segment_editor import install_segment_editor
 from app.ui.series_browser import case_from_volume, install_series_browser, volume_case_name
 from app.ui.tasks import TaskRunner
+from app.ui.tissue_panel import install_tissue_panel
 from app.ui.views import SlicePanel, ThreeDPanel, ViewPanel
 from imaging.mesh import SurfaceMesh
 from rendering.orientation import SliceOrientation
@@ -208,6 +210,8 @@ class MainWindow(QMainWindow):
         install_series_browser(self)
         self.segment_editor = install_segment_editor(self)
         self.ruler_tool = install_ruler_tool(self)
+        install_tissue_panel(self)
+        self.flow_panel = install_flow_panel(self)
 
     # --- construction ---------------------------------------------------------------------------------------------
     def _build_status_bar(self) -> None:

@@ -101,8 +101,9 @@ def test_propagation_from_one_box_follows_the_real_aorta(model: LiteMedSAM, aort
 
     Measured 0.785 mean Dice over the 15 vessel slices (0.754 before re-prompting the branch that separates from the
     trunk, voting over three box margins, margins in proportion to the object and keeping the box's bottom side as a
-    cut; 0.586 without the intensity prior). The issue's 0.80 is not reached: the level set itself is clipped at two rows (84 and 178) that only the
-    bottom side of the user's box reveals, so on slices 21-23 the propagated iliacs run on where the reference stops.
+    cut; 0.586 without the intensity prior). The issue's 0.80 is not reached: the level set itself is clipped at two
+    rows (84 and 178), of which only the bottom one shows in the user's box, so on slices 21-23 the propagated iliacs
+    run on where the reference stops.
     """
     from imaging.ai.propagate import propagate_box
 

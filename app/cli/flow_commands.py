@@ -27,6 +27,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from app.cli.standalone import run_subcommands
+
 __all__ = ["COMMANDS", "add_parsers", "cmd_flow", "cmd_vessels", "main"]
 
 
@@ -197,16 +199,7 @@ COMMANDS = {"flow": cmd_flow, "vessels": cmd_vessels}
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Standalone entry point (``python -m app.cli.flow_commands flow MODEL.yaml --out DIR``)."""
-
-    class _Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> None:
-            self.exit(2, f"surgitwin: error: {message}\n")
-
-    parser = _Parser(prog="surgitwin")
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser, required=True)
-    add_parsers(sub)
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return run_subcommands(add_parsers, argv)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ import os
 import sys
 from pathlib import Path
 
+from app.cli.standalone import run_subcommands
+
 __all__ = [
     "COMMANDS", "SegmentCliError", "add_parsers", "cmd_mesh", "cmd_segment", "main", "parse_seed", "parse_threshold",
 ]
@@ -284,22 +286,14 @@ def cmd_mesh(args: argparse.Namespace) -> int:
     return 0
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, as app.cli.main's parser
-        self.exit(2, f"surgitwin: error: {message}\n")
-
-
 COMMANDS = {"segment": cmd_segment, "mesh": cmd_mesh}
 """Subcommand name -> handler, for :func:`app.cli.main.main`'s dispatch table."""
 
 
 def main(argv: list[str] | None = None) -> int:
     """Standalone entry: ``python -m app.cli.segment_commands {segment,mesh} ...``."""
-    parser = _OneLineParser(prog="surgitwin")
-    add_parsers(parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser))
-    args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
+        return run_subcommands(add_parsers, argv)
     except (ValueError, OSError) as exc:
         text = str(exc).splitlines()[0] if str(exc) else repr(exc)
         print(f"surgitwin: error: {text}", file=sys.stderr)

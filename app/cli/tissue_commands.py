@@ -26,6 +26,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from app.cli.standalone import run_subcommands
+
 __all__ = ["COMMANDS", "add_parsers", "cmd_tissue", "main"]
 
 _SURFACE_SUFFIXES = (".stl", ".obj", ".ply", ".vtp")
@@ -218,16 +220,7 @@ COMMANDS = {"tissue": cmd_tissue}
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Standalone entry point (``python -m app.cli.tissue_commands tissue MESH --out DIR ...``)."""
-
-    class _Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> None:
-            self.exit(2, f"surgitwin: error: {message}\n")
-
-    parser = _Parser(prog="surgitwin")
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser, required=True)
-    add_parsers(sub)
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return run_subcommands(add_parsers, argv)
 
 
 if __name__ == "__main__":

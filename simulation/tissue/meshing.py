@@ -45,12 +45,55 @@ def _enclosed_volume(surface: SurfaceMesh) -> float:
     return float(np.einsum("ij,ij->i", a, np.cross(b, c)).sum() / 6.0)
 
 
+def _tetgen_worker(connection, points, faces, kwargs) -> None:
+    import tetgen
+
+    try:
+        nodes, elems, *_ = tetgen.TetGen(points, faces).tetrahedralize(**kwargs)
+        connection.send((np.asarray(nodes, np.float64), np.asarray(elems, np.int64)[:, :4]))
+    except RuntimeError as exc:  # tetgen reports self-intersections and the like this way
+        connection.send(TissueInputError(f"tetgen could not mesh the surface: {exc}"))
+    finally:
+        connection.close()
+
+
+def _tetgen_in_child(
+    points: npt.NDArray[np.float64], faces: npt.NDArray[np.int32], kwargs: dict, timeout_s: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """tetgen in a forkserver child (cheap to start, safe beside Qt and VTK threads), stopped after ``timeout_s``."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("forkserver")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_tetgen_worker, args=(send, points, faces, kwargs), daemon=True)
+    child.start()
+    send.close()
+    try:
+        if not receive.poll(timeout_s):
+            raise TissueInputError(
+                f"tetgen did not finish within {timeout_s:g} s: the surface probably has nearly coincident or "
+                "sliver faces; smooth the segment or use the coarse option")
+        try:
+            result = receive.recv()
+        except EOFError:
+            raise TissueInputError("tetgen stopped without a result (it crashed on this surface)") from None
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join()
+        receive.close()
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
 def tetrahedralize(
     surface: SurfaceMesh,
     *,
     target_tets: int | None = None,
     coarse: bool = False,
     min_dihedral_deg: float = MIN_DIHEDRAL_DEG,
+    timeout_s: float = 120.0,
 ) -> TetMesh:
     """Quality tetrahedra filling a closed surface.
 
@@ -66,6 +109,9 @@ def tetrahedralize(
         fine segmentation surface gives a coarse simulation mesh.
     min_dihedral_deg : float, default 10
         tetgen's minimum dihedral angle bound.
+    timeout_s : float, default 120
+        tetgen runs in a child process that is stopped after this long: on some nearly degenerate surfaces its
+        quality refinement never ends, and a thread cannot be interrupted.
 
     Returns
     -------
@@ -75,7 +121,7 @@ def tetrahedralize(
     Raises
     ------
     TissueInputError
-        Empty or open surface, impossible target, or tetgen failing on the input.
+        Empty or open surface, impossible target, tetgen failing on the input or not finishing in time.
     """
     if surface.n_faces == 0:
         raise TissueInputError("cannot tetrahedralise an empty surface")
@@ -93,18 +139,12 @@ def tetrahedralize(
     volume = abs(_enclosed_volume(surface))
     if volume <= 0:
         raise TissueInputError("the surface encloses no volume")
-    import tetgen
+    options = {"quality": True, "minratio": MIN_RATIO, "mindihedral": min_dihedral_deg,
+               "optmaxdihedral": OPT_MAX_DIHEDRAL_DEG, "quiet": True}
 
     def run(max_volume: float) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
-        gen = tetgen.TetGen(surface.points, surface.faces.astype(np.int32))
-        try:
-            nodes, elems, *_ = gen.tetrahedralize(
-                quality=True, minratio=MIN_RATIO, mindihedral=min_dihedral_deg, maxvolume=max_volume,
-                fixedvolume=max_volume > 0, optmaxdihedral=OPT_MAX_DIHEDRAL_DEG, quiet=True,
-            )
-        except RuntimeError as exc:  # tetgen reports self-intersections and the like this way
-            raise TissueInputError(f"tetgen could not mesh the surface: {exc}") from exc
-        return np.asarray(nodes, np.float64), np.asarray(elems, np.int64)[:, :4]
+        kwargs = {**options, "maxvolume": max_volume, "fixedvolume": max_volume > 0}
+        return _tetgen_in_child(surface.points, surface.faces.astype(np.int32), kwargs, timeout_s)
 
     if target_tets is None:
         nodes, elems = run(-1.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6.QtCore import QPoint
 
 from app.case import Case, MeshNode, SegmentationNode, VolumeNode
 from imaging.meshing import mesh_from_mask
@@ -104,3 +105,12 @@ def demo_window(window, qtbot, demo_builder):
     qtbot.waitUntil(lambda: len(window.case.meshes) == 2 and not window.tasks.busy, timeout=LOAD_TIMEOUT_MS)
     window.render_all()
     return window
+
+
+def widget_position(renderer, widget, point_lps) -> QPoint:
+    """Where an LPS point appears in a view's Qt widget (the renderer's current camera), for real mouse events."""
+    renderer.SetWorldPoint(*point_lps, 1.0)
+    renderer.WorldToDisplay()
+    x, y, _ = renderer.GetDisplayPoint()
+    ratio = widget.devicePixelRatioF()
+    return QPoint(round(x / ratio), round(widget.height() - 1 - y / ratio))

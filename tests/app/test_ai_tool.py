@@ -13,7 +13,7 @@ from PySide6.QtTest import QTest
 
 from app.ui.segment_editor import install_segment_editor
 from imaging.phantom import generate_abdomen
-from tests.app.conftest import DEMO_SIZE
+from tests.app.conftest import DEMO_SIZE, widget_position
 from tests.conftest import require_data
 
 pytestmark = pytest.mark.gui
@@ -23,12 +23,7 @@ KIDNEY_RIGHT = 8
 
 
 def _widget_position(panel, point_lps) -> QPoint:
-    renderer = panel.view.renderer
-    renderer.SetWorldPoint(*point_lps, 1.0)
-    renderer.WorldToDisplay()
-    x, y, _ = renderer.GetDisplayPoint()
-    ratio = panel.vtk_widget.devicePixelRatioF()
-    return QPoint(round(x / ratio), round(panel.vtk_widget.height() - 1 - y / ratio))
+    return widget_position(panel.view.renderer, panel.vtk_widget, point_lps)
 
 
 def _drag(widget, start: QPoint, end: QPoint) -> None:

@@ -8,18 +8,13 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
 from app.case import load_case, save_case
+from tests.app.conftest import widget_position
 
 pytestmark = pytest.mark.gui
 
 
 def _widget_position(panel, point_lps) -> QPoint:
-    """Where an LPS point on the current slice appears in the panel's widget (Qt coordinates)."""
-    renderer = panel.view.renderer
-    renderer.SetWorldPoint(*point_lps, 1.0)
-    renderer.WorldToDisplay()
-    x, y, _ = renderer.GetDisplayPoint()
-    ratio = panel.vtk_widget.devicePixelRatioF()
-    return QPoint(round(x / ratio), round(panel.vtk_widget.height() - 1 - y / ratio))
+    return widget_position(panel.view.renderer, panel.vtk_widget, point_lps)
 
 
 def test_a_dragged_ruler_measures_the_distance_between_two_known_points(demo_window, qtbot, tmp_path):

@@ -14,6 +14,7 @@ from app.case.commands import set_segment_locked
 from app.ui.segment_editor import install_segment_editor
 from imaging.segmentation import threshold_mask
 from rendering.offscreen import capture_window
+from tests.app.conftest import widget_position
 
 pytestmark = pytest.mark.gui
 
@@ -170,13 +171,8 @@ def test_locked_segment_is_not_overwritten_by_paint(editor_window, qtbot):
     assert "locked" in editor.panel.status.text()
 
 
-def _widget_pos(panel, point) -> QPoint:
-    renderer = panel.view.renderer
-    renderer.SetWorldPoint(*point, 1.0)
-    renderer.WorldToDisplay()
-    x, y, _ = renderer.GetDisplayPoint()
-    ratio = panel.vtk_widget.devicePixelRatioF()
-    return QPoint(round(x / ratio), round(panel.vtk_widget.height() - 1 - y / ratio))
+def _widget_pos(panel, point_lps) -> QPoint:
+    return widget_position(panel.view.renderer, panel.vtk_widget, point_lps)
 
 
 def test_island_removal_margin_and_model(editor_window, qtbot):

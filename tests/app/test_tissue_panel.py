@@ -16,6 +16,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
 
 from simulation.tissue import TissueInputError
+from tests.app.conftest import widget_position
 
 pytestmark = pytest.mark.gui
 
@@ -25,13 +26,7 @@ LIVER = 5  # imaging.phantom label
 
 def _widget_position(window, point_lps) -> QPoint:
     """Where a world (LPS) point appears in the 3-D view's widget (Qt coordinates)."""
-    renderer = window.three_d.scene.renderer
-    renderer.SetWorldPoint(*point_lps, 1.0)
-    renderer.WorldToDisplay()
-    x, y, _ = renderer.GetDisplayPoint()
-    widget = window.three_d.vtk_widget
-    ratio = widget.devicePixelRatioF()
-    return QPoint(round(x / ratio), round(widget.height() - 1 - y / ratio))
+    return widget_position(window.three_d.scene.renderer, window.three_d.vtk_widget, point_lps)
 
 
 def _world_at(window, pos: QPoint, depth_point) -> np.ndarray:

@@ -121,3 +121,15 @@ def test_node_selection_grammar() -> None:
         select_nodes("left side", pts)
     with pytest.raises(TissueInputError, match="6 comma-separated numbers"):
         select_nodes("box:1,2,3", pts)
+
+
+def test_tetgen_that_does_not_finish_is_stopped_with_a_message() -> None:
+    """tetgen runs in a child process: a run past its time limit is killed and reported, the caller never hangs."""
+    import time
+
+    sphere = trimesh.creation.icosphere(subdivisions=4, radius=40.0)
+    surface = SurfaceMesh(np.asarray(sphere.vertices, float), np.asarray(sphere.faces, np.int64))
+    started = time.perf_counter()
+    with pytest.raises(TissueInputError, match="did not finish within"):
+        tetrahedralize(surface, target_tets=200_000, timeout_s=0.05)
+    assert time.perf_counter() - started < 10

@@ -27,29 +27,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from app.cli.standalone import run_subcommands
+from app.cli.standalone import positive_float, positive_int, run_subcommands
 
 __all__ = ["COMMANDS", "add_parsers", "cmd_flow", "cmd_vessels", "main"]
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"cycles must be a positive integer, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
@@ -58,15 +38,15 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
                                            "model; CSV waveforms, scenarios, calibration")
     p.add_argument("model", type=Path, help="openBF model (.yaml, inlet .dat beside it) or svZeroDSolver input (.json)")
     p.add_argument("--out", type=Path, required=True, help="results folder")
-    p.add_argument("--cycles", type=_positive_int, default=None,
+    p.add_argument("--cycles", type=positive_int, default=None,
                    help="most cardiac cycles to run (default: the model's; 1-D stops earlier when converged)")
     p.add_argument("--scenario", action="append", default=[], metavar="KIND:VESSEL[:...]",
                    help="clamp:V | stenosis:V:PERCENT[:LENGTH_MM] | stent:V[:STIFFNESS] | "
                         "bypass:FROM:TO[:RADIUS_MM[:LENGTH_MM]] | resect:V (repeatable)")
-    p.add_argument("--systolic", type=_positive_float, help="measured systolic pressure (mmHg): calibrate")
-    p.add_argument("--diastolic", type=_positive_float, help="measured diastolic pressure (mmHg)")
-    p.add_argument("--heart-rate", type=_positive_float, help="measured heart rate (beats/min)")
-    p.add_argument("--cardiac-output", type=_positive_float, help="measured cardiac output (L/min)")
+    p.add_argument("--systolic", type=positive_float, help="measured systolic pressure (mmHg): calibrate")
+    p.add_argument("--diastolic", type=positive_float, help="measured diastolic pressure (mmHg)")
+    p.add_argument("--heart-rate", type=positive_float, help="measured heart rate (beats/min)")
+    p.add_argument("--cardiac-output", type=positive_float, help="measured cardiac output (L/min)")
     p.add_argument("--measurements", type=Path, help="CSV of readings (systolic, diastolic, heart_rate, "
                                                       "cardiac_output columns; medians are used): calibrate")
     p.add_argument("--backend", choices=("auto", "numba", "numpy"), default="auto",
@@ -76,9 +56,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     v.add_argument("segmentation", type=Path, help="label map or level set (.nii.gz, .nrrd, .mha)")
     v.add_argument("--out", type=Path, required=True, help="folder: centrelines.csv, network.json")
     pick = v.add_mutually_exclusive_group()
-    pick.add_argument("--label", type=_positive_int, help="the vessel label (default: every non-zero voxel)")
+    pick.add_argument("--label", type=positive_int, help="the vessel label (default: every non-zero voxel)")
     pick.add_argument("--below", type=float, help="voxels <= this value are vessel (level sets: --below 0)")
-    v.add_argument("--min-branch-mm", type=_positive_float, default=15.0, help="shortest branch kept (mm)")
+    v.add_argument("--min-branch-mm", type=positive_float, default=15.0, help="shortest branch kept (mm)")
     v.set_defaults(func=cmd_vessels)
 
 

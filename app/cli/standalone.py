@@ -1,11 +1,13 @@
-"""Running one group of subcommands on its own (``python -m app.cli.flow_commands flow ...``), as ``surgitwin`` does."""
+"""Shared pieces of the subcommand modules: argument types, and running one group of subcommands on its own
+(``python -m app.cli.flow_commands flow ...``) as ``surgitwin`` does."""
 
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable, Sequence
 
-__all__ = ["OneLineParser", "run_subcommands"]
+__all__ = ["OneLineParser", "positive_float", "positive_int", "run_subcommands"]
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -21,3 +23,25 @@ def run_subcommands(add_parsers: Callable[[argparse._SubParsersAction], None], a
     add_parsers(parser.add_subparsers(dest="command", parser_class=OneLineParser, required=True))
     args = parser.parse_args(argv)
     return int(args.func(args))
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value

@@ -26,7 +26,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from app.cli.standalone import run_subcommands
+from app.cli.standalone import positive_float, positive_int, run_subcommands
 
 __all__ = ["COMMANDS", "add_parsers", "cmd_tissue", "main"]
 
@@ -39,26 +39,6 @@ class TissueCliError(ValueError):
     """A user error, reported as one line on stderr."""
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return value
-
-
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     """Register ``tissue`` on ``subparsers`` (sets ``func``)."""
     p = subparsers.add_parser("tissue", help="soft-tissue simulation of an organ: fix, pull, cut; deformed surface out")
@@ -67,17 +47,17 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="results folder: deformed.stl and summary.json")
     p.add_argument("--label", type=int, default=None, help="label to simulate when MESH is a label map")
     p.add_argument("--material", default="liver", help="liver, kidney, brain, muscle, fat or vessel_wall")
-    p.add_argument("--young", type=_positive_float, default=None, help="override Young's modulus (Pa)")
+    p.add_argument("--young", type=positive_float, default=None, help="override Young's modulus (Pa)")
     p.add_argument("--poisson", type=float, default=None, help="override Poisson's ratio (< 0.5)")
     p.add_argument("--fix", action="append", default=[], metavar="SEL", help="attached nodes (repeatable)")
     p.add_argument("--pull", action="append", default=[], metavar="SEL=DX,DY,DZ",
                    help="displace the selected nodes by DX,DY,DZ mm (repeatable)")
     p.add_argument("--gravity", default="0,0,0", metavar="GX,GY,GZ", help="gravity in m/s² (LPS; supine: 0,9.81,0)")
     p.add_argument("--cut", default=None, metavar="X,Y,Z/NX,NY,NZ", help="cut along this plane after the steps")
-    p.add_argument("--steps", type=_positive_int, default=60, help="time steps (default 60)")
-    p.add_argument("--dt", type=_positive_float, default=1.0 / 60.0, help="time step in s (default 1/60)")
-    p.add_argument("--iterations", type=_positive_int, default=4, help="most solver iterations per step (default 4)")
-    p.add_argument("--tets", type=_positive_int, default=5000, help="target number of tetrahedra (default 5000)")
+    p.add_argument("--steps", type=positive_int, default=60, help="time steps (default 60)")
+    p.add_argument("--dt", type=positive_float, default=1.0 / 60.0, help="time step in s (default 1/60)")
+    p.add_argument("--iterations", type=positive_int, default=4, help="most solver iterations per step (default 4)")
+    p.add_argument("--tets", type=positive_int, default=5000, help="target number of tetrahedra (default 5000)")
     p.add_argument("--format", default=".stl", choices=_OUT_SUFFIXES, help="deformed surface format")
     p.set_defaults(func=cmd_tissue)
 

@@ -179,13 +179,21 @@ class AIBoxTool(QObject):
         return [(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)]
 
     # --- actions ------------------------------------------------------------------------------------------------------
+    def _image_and_segment(self):
+        """``(volume, (node, label_value))`` to work on, or None after telling the user what is missing."""
+        volume = self.editor.volume
+        if volume is None:
+            self.editor._say("Open an image first.")
+            return None
+        target = self.editor._target()
+        return None if target is None else (volume, target)
+
     def segment_box(self, p1_lps, p2_lps, normal_lps) -> None:
         """Segment the structure in the box with corners ``p1_lps``/``p2_lps`` on the view plane of ``normal_lps``."""
-        volume, target = self.editor.volume, self.editor._target()
-        if volume is None or target is None:
-            if volume is None:
-                self.editor._say("Open an image first.")
+        inputs = self._image_and_segment()
+        if inputs is None:
             return
+        volume, (node, value) = inputs
         try:
             prompt = slice_box_from_points(volume.geometry, p1_lps, p2_lps, normal_lps)
         except AIInputError as exc:
@@ -194,7 +202,6 @@ class AIBoxTool(QObject):
         model = self.model()
         if model is None:
             return
-        node, value = target
 
         def compute(progress, cancel):
             progress(0.1, "LiteMedSAM")
@@ -218,15 +225,15 @@ class AIBoxTool(QObject):
         """Propagate the last box through the volume into the selected segment (one undoable command)."""
         from imaging.ai.propagate import propagate_box
 
-        prompt, volume, target = self.last_box, self.editor.volume, self.editor._target()
-        if prompt is None or volume is None or target is None:
-            if prompt is None:
-                self.editor._say("Draw a box first.")
+        prompt = self.last_box
+        if prompt is None:
+            self.editor._say("Draw a box first.")
             return
-        model = self.model()
+        inputs = self._image_and_segment()
+        model = None if inputs is None else self.model()
         if model is None:
             return
-        node, value = target
+        volume, (node, value) = inputs
 
         def compute(progress, cancel):
             return propagate_box(model, volume, prompt.box, prompt.index, prompt.axis, progress=progress,

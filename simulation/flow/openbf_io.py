@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FlowModel", "FlowModelError", "load_openbf_model"]
+__all__ = ["FlowModel", "FlowModelError", "load_openbf_model", "read_number"]
 
 
 class FlowModelError(ValueError):
@@ -38,7 +38,17 @@ class FlowModel:
         return float(self.inlet_t_s[-1])
 
 
-def _number(d: dict, key: str, where: str, default: float | None = None, positive: bool = True) -> float:
+def read_number(
+    d: dict, key: str, where: str, default: float | None = None, *, above: float | None = None,
+    at_least: float | None = None,
+) -> float:
+    """``d[key]`` as a finite float (``default`` when absent; required when ``default`` is None).
+
+    Raises
+    ------
+    FlowModelError
+        Missing, not a number, not finite, not greater than ``above`` or less than ``at_least``.
+    """
     if key not in d:
         if default is None:
             raise FlowModelError(f"{where}: missing {key!r}")
@@ -47,9 +57,19 @@ def _number(d: dict, key: str, where: str, default: float | None = None, positiv
         value = float(d[key])
     except (TypeError, ValueError):
         raise FlowModelError(f"{where}: {key!r} must be a number, got {d[key]!r}") from None
-    if not np.isfinite(value) or (positive and value <= 0):
-        raise FlowModelError(f"{where}: {key!r} must be a positive number, got {d[key]!r}")
+    if not np.isfinite(value):
+        raise FlowModelError(f"{where}: {key!r} must be finite, got {d[key]!r}")
+    if above is not None and not value > above:
+        kind = "positive number" if above == 0 else f"number above {above:g}"
+        raise FlowModelError(f"{where}: {key!r} must be a {kind}, got {d[key]!r}")
+    if at_least is not None and value < at_least:
+        kind = "non-negative number" if at_least == 0 else f"number of at least {at_least:g}"
+        raise FlowModelError(f"{where}: {key!r} must be a {kind}, got {d[key]!r}")
     return value
+
+
+def _number(d: dict, key: str, where: str, default: float | None = None, positive: bool = True) -> float:
+    return read_number(d, key, where, default, above=0.0 if positive else None)
 
 
 def load_openbf_model(path: str | Path) -> FlowModel:

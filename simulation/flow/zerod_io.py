@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from simulation.flow.openbf_io import FlowModelError
+from simulation.flow.openbf_io import FlowModelError, read_number
 
 __all__ = ["BoundaryCondition", "ClosedLoopHeart", "ZeroDJunction", "ZeroDModel", "ZeroDVessel", "load_zerod_model",
            "parse_zerod"]
@@ -114,17 +114,7 @@ class ZeroDModel:
 
 
 def _num(d: dict, key: str, where: str, default: float | None = None, positive: bool = False) -> float:
-    if key not in d:
-        if default is None:
-            raise FlowModelError(f"{where}: missing {key!r}")
-        return default
-    try:
-        value = float(d[key])
-    except (TypeError, ValueError):
-        raise FlowModelError(f"{where}: {key!r} must be a number, got {d[key]!r}") from None
-    if not np.isfinite(value) or value < 0 or (positive and value == 0):
-        raise FlowModelError(f"{where}: {key!r} must be a {'positive' if positive else 'non-negative'} number")
-    return value
+    return read_number(d, key, where, default, above=0.0 if positive else None, at_least=None if positive else 0.0)
 
 
 def _table(values: dict, key: str, where: str) -> np.ndarray | float:

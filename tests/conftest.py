@@ -29,15 +29,18 @@ def require_data(relative: str) -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def private_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Keep the DICOM index cache and the demo phantom of the test run out of the user's own cache."""
+    """Keep the DICOM index cache, the demo phantom and autosaves of the test run out of the user's own folders."""
     folder = tmp_path_factory.mktemp("xdg-cache")
-    previous = os.environ.get("XDG_CACHE_HOME")
+    autosaves = tmp_path_factory.mktemp("autosave")
+    previous = {key: os.environ.get(key) for key in ("XDG_CACHE_HOME", "SURGITWIN_AUTOSAVE_DIR")}
     os.environ["XDG_CACHE_HOME"] = str(folder)
+    os.environ["SURGITWIN_AUTOSAVE_DIR"] = str(autosaves)  # the workstation's crash copies stay out of the user's
     yield folder
-    if previous is None:
-        os.environ.pop("XDG_CACHE_HOME", None)
-    else:
-        os.environ["XDG_CACHE_HOME"] = previous
+    for key, value in previous.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture(scope="session")

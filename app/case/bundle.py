@@ -114,7 +114,7 @@ def _write_folder(case: Case, folder: Path) -> None:
         os.fsync(fh.fileno())
 
 
-def save_case(case: Case, path: str | Path) -> Path:
+def save_case(case: Case, path: str | Path, *, mark_saved: bool = True) -> Path:
     """Save ``case`` atomically as a bundle folder, or as a zip when ``path`` ends in ``.zip``.
 
     Parameters
@@ -123,6 +123,8 @@ def save_case(case: Case, path: str | Path) -> Path:
         The document.
     path : str or Path
         Destination; an existing bundle there is replaced only once the new one is complete.
+    mark_saved : bool, default True
+        Record ``path`` as the case's home and clear its unsaved-changes flag; an autosave copy does neither.
 
     Returns
     -------
@@ -155,7 +157,8 @@ def save_case(case: Case, path: str | Path) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         staging.with_suffix(".zip").unlink(missing_ok=True)
-    case.mark_saved(path)
+    if mark_saved:
+        case.mark_saved(path)
     return path
 
 

@@ -134,6 +134,10 @@ class Case:
             self.path = Path(path)
         self._set_modified(False)
 
+    def mark_unsaved(self) -> None:
+        """Record that the case has changes that no saved bundle holds (e.g. it was recovered from an autosave)."""
+        self._set_modified(True)
+
     def _set_modified(self, value: bool) -> None:
         if value != self._modified:
             self._modified = value

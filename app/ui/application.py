@@ -30,7 +30,11 @@ def create_application(argv: list[str] | None = None):
         QApplication.setOrganizationDomain("surgitwin.org")
         QApplication.setApplicationDisplayName("SurgiTwin")
         app = QApplication(argv if argv is not None else sys.argv[:1])
-    apply_style(app)
+    from PySide6.QtCore import QSettings
+
+    from app.ui.preferences import saved_theme
+
+    apply_style(app, saved_theme(QSettings()))
     return app
 
 
@@ -56,7 +60,9 @@ def run_gui(open_path: Path | str | None = None, demo_size: tuple[int, int, int]
     app = create_application()
     window = MainWindow()
     screen = app.primaryScreen()
-    if screen is not None:
+    if window.preferences.restore_layout():
+        window.show()
+    elif screen is not None:
         available = screen.availableGeometry()
         width, height = min(1400, available.width()), min(900, available.height())
         window.resize(width, height)
@@ -67,8 +73,15 @@ def run_gui(open_path: Path | str | None = None, demo_size: tuple[int, int, int]
             window.show()
     else:
         window.show()
-    if open_path is not None:
-        QTimer.singleShot(0, lambda: window.open_path(Path(open_path)))
-    elif demo_size is not None:
-        QTimer.singleShot(0, lambda: window.load_demo(tuple(demo_size)))
+
+    def first_case() -> None:
+        # Work a crash left behind comes first: opening something else now would bury it.
+        if window.autosaver.offer_recovery() is not None:
+            return
+        if open_path is not None:
+            window.open_path(Path(open_path))
+        elif demo_size is not None:
+            window.load_demo(tuple(demo_size))
+
+    QTimer.singleShot(0, first_case)
     return int(app.exec())

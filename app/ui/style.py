@@ -1,70 +1,113 @@
-"""The workstation's dark, low-glare look (reading rooms and operating theatres are dim)."""
+"""The workstation's look: a dark, low-glare theme (reading rooms and theatres are dim) and a light one (offices,
+printed screenshots). Both use the same accent, so the active view and progress read the same in either."""
 
 from __future__ import annotations
+
+from string import Template
 
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
-__all__ = ["ACCENT", "QSS", "apply_style"]
+__all__ = ["ACCENT", "DEFAULT_THEME", "QSS", "THEMES", "apply_style", "current_theme", "style_sheet"]
 
 ACCENT = "#e0a84a"
+DEFAULT_THEME = "dark"
 
-QSS = f"""
-QMainWindow, QDialog {{ background: #1c1f24; }}
-QWidget {{ color: #dde1e6; font-size: 10pt; }}
-QToolTip {{ color: #f0f0f0; background: #2b3038; border: 1px solid #4a515c; padding: 4px; }}
-QMenuBar {{ background: #23272e; }}
-QMenuBar::item:selected, QMenu::item:selected {{ background: #3a4250; }}
-QMenu {{ background: #23272e; border: 1px solid #3a404a; }}
-QMenu::separator {{ height: 1px; background: #3a404a; margin: 4px 8px; }}
-QToolBar {{ background: #23272e; border: none; spacing: 4px; padding: 2px 4px; }}
-QToolBar QToolButton {{ padding: 3px 8px; border-radius: 3px; }}
-QToolBar QToolButton:hover {{ background: #3a4250; }}
-QToolBar QToolButton:checked {{ background: #46506a; }}
-QDockWidget {{ titlebar-close-icon: none; }}
-QDockWidget::title {{ background: #23272e; padding: 5px 8px; font-weight: bold; }}
-QTreeWidget {{ background: #191c21; alternate-background-color: #1e2228; border: none; }}
-QTreeWidget::item {{ padding: 2px 0; }}
-QTreeWidget::item:selected {{ background: #3a4250; }}
-QHeaderView::section {{ background: #23272e; border: none; padding: 4px; }}
-QStatusBar {{ background: #23272e; }}
-QStatusBar QLabel {{ padding: 0 6px; }}
-QProgressBar {{ border: 1px solid #3a404a; border-radius: 3px; background: #191c21; text-align: center;
-               max-height: 14px; min-width: 180px; }}
-QProgressBar::chunk {{ background: {ACCENT}; }}
-QPushButton, QComboBox {{ background: #2f3540; border: 1px solid #444c58; border-radius: 3px; padding: 3px 10px; }}
-QPushButton:hover, QComboBox:hover {{ background: #3a4250; }}
-QComboBox QAbstractItemView {{ background: #23272e; selection-background-color: #3a4250; }}
-QFrame#ViewPanel {{ background: #000000; border: 1px solid #2c3139; }}
-QFrame#ViewPanel[active="true"] {{ border: 1px solid {ACCENT}; }}
-QSlider::groove:vertical {{ background: #2b3038; width: 4px; border-radius: 2px; }}
-QSlider::handle:vertical {{ background: {ACCENT}; height: 14px; margin: 0 -5px; border-radius: 3px; }}
-QSlider {{ background: #111317; }}
-"""
+# Colour roles per theme: window, panel (bars, docks' titles), base (lists), alternate rows, text, dim text,
+# button, button hover, selection, border.
+THEMES: dict[str, dict[str, str]] = {
+    "dark": {
+        "window": "#1c1f24", "panel": "#23272e", "base": "#191c21", "alternate": "#1e2228", "text": "#dde1e6",
+        "dim": "#6b717a", "button": "#2f3540", "hover": "#3a4250", "selection": "#46506a", "border": "#3a404a",
+        "tooltip": "#2b3038", "slider": "#111317",
+    },
+    "light": {
+        "window": "#f3f4f6", "panel": "#e4e7eb", "base": "#ffffff", "alternate": "#f1f3f5", "text": "#1d2228",
+        "dim": "#8a9098", "button": "#ffffff", "hover": "#d7dde6", "selection": "#c4d3ea", "border": "#b9c0ca",
+        "tooltip": "#ffffe8", "slider": "#d9dde3",
+    },
+}
+
+_QSS = Template("""
+QMainWindow, QDialog { background: $window; }
+QWidget { color: $text; font-size: 10pt; }
+QToolTip { color: $text; background: $tooltip; border: 1px solid $border; padding: 4px; }
+QMenuBar { background: $panel; }
+QMenuBar::item:selected, QMenu::item:selected { background: $hover; }
+QMenu { background: $panel; border: 1px solid $border; }
+QMenu::separator { height: 1px; background: $border; margin: 4px 8px; }
+QToolBar { background: $panel; border: none; spacing: 4px; padding: 2px 4px; }
+QToolBar QToolButton { padding: 3px 8px; border-radius: 3px; }
+QToolBar QToolButton:hover { background: $hover; }
+QToolBar QToolButton:checked { background: $selection; }
+QDockWidget { titlebar-close-icon: none; }
+QDockWidget::title { background: $panel; padding: 5px 8px; font-weight: bold; }
+QTreeWidget { background: $base; alternate-background-color: $alternate; border: none; }
+QTreeWidget::item { padding: 2px 0; }
+QTreeWidget::item:selected { background: $selection; }
+QHeaderView::section { background: $panel; border: none; padding: 4px; }
+QStatusBar { background: $panel; }
+QStatusBar QLabel { padding: 0 6px; }
+QProgressBar { border: 1px solid $border; border-radius: 3px; background: $base; text-align: center;
+               max-height: 14px; min-width: 180px; }
+QProgressBar::chunk { background: $accent; }
+QPushButton, QComboBox { background: $button; border: 1px solid $border; border-radius: 3px; padding: 3px 10px; }
+QPushButton:hover, QComboBox:hover { background: $hover; }
+QComboBox QAbstractItemView { background: $panel; selection-background-color: $hover; }
+QFrame#ViewPanel { background: #000000; border: 1px solid $border; }
+QFrame#ViewPanel[active="true"] { border: 1px solid $accent; }
+QSlider::groove:vertical { background: $border; width: 4px; border-radius: 2px; }
+QSlider::handle:vertical { background: $accent; height: 14px; margin: 0 -5px; border-radius: 3px; }
+QSlider { background: $slider; }
+""")
 
 
-def apply_style(app: QApplication) -> None:
-    """Give ``app`` the Fusion style, a dark palette and the SurgiTwin style sheet."""
+def style_sheet(theme: str = DEFAULT_THEME) -> str:
+    """The Qt style sheet of ``theme`` (``dark`` or ``light``)."""
+    return _QSS.substitute(THEMES[theme], accent=ACCENT)
+
+
+QSS = style_sheet(DEFAULT_THEME)
+
+
+def apply_style(app: QApplication, theme: str = DEFAULT_THEME) -> None:
+    """Give ``app`` the Fusion style, the palette and the style sheet of ``theme``.
+
+    Raises
+    ------
+    ValueError
+        ``theme`` is not one of :data:`THEMES`.
+    """
+    if theme not in THEMES:
+        raise ValueError(f"unknown theme {theme!r}; choose one of {', '.join(THEMES)}")
+    colours = THEMES[theme]
     app.setStyle("Fusion")
     palette = QPalette()
-    colours = {
-        QPalette.ColorRole.Window: "#1c1f24",
-        QPalette.ColorRole.WindowText: "#dde1e6",
-        QPalette.ColorRole.Base: "#191c21",
-        QPalette.ColorRole.AlternateBase: "#1e2228",
-        QPalette.ColorRole.ToolTipBase: "#2b3038",
-        QPalette.ColorRole.ToolTipText: "#f0f0f0",
-        QPalette.ColorRole.Text: "#dde1e6",
-        QPalette.ColorRole.Button: "#2f3540",
-        QPalette.ColorRole.ButtonText: "#dde1e6",
-        QPalette.ColorRole.BrightText: "#ff6b6b",
-        QPalette.ColorRole.Highlight: "#46506a",
-        QPalette.ColorRole.HighlightedText: "#ffffff",
+    roles = {
+        QPalette.ColorRole.Window: colours["window"],
+        QPalette.ColorRole.WindowText: colours["text"],
+        QPalette.ColorRole.Base: colours["base"],
+        QPalette.ColorRole.AlternateBase: colours["alternate"],
+        QPalette.ColorRole.ToolTipBase: colours["tooltip"],
+        QPalette.ColorRole.ToolTipText: colours["text"],
+        QPalette.ColorRole.Text: colours["text"],
+        QPalette.ColorRole.Button: colours["button"],
+        QPalette.ColorRole.ButtonText: colours["text"],
+        QPalette.ColorRole.BrightText: "#d43c3c",
+        QPalette.ColorRole.Highlight: colours["selection"],
+        QPalette.ColorRole.HighlightedText: colours["text"],
         QPalette.ColorRole.Link: ACCENT,
     }
-    for role, colour in colours.items():
+    for role, colour in roles.items():
         palette.setColor(role, QColor(colour))
-    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text, QColor("#6b717a"))
-    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, QColor("#6b717a"))
+    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text, QColor(colours["dim"]))
+    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, QColor(colours["dim"]))
     app.setPalette(palette)
-    app.setStyleSheet(QSS)
+    app.setStyleSheet(style_sheet(theme))
+    app.setProperty("surgitwin_theme", theme)
+
+
+def current_theme(app: QApplication) -> str:
+    """The theme last applied to ``app`` (the default before any)."""
+    value = app.property("surgitwin_theme")
+    return str(value) if value in THEMES else DEFAULT_THEME

@@ -5,13 +5,19 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
-# Debian packages that Qt's xcb platform plugin and VTK's OpenGL need under Xvfb (../shared/ENVIRONMENT.md).
+# Debian packages that Qt's xcb platform plugin and VTK's OpenGL need under Xvfb (../shared/ENVIRONMENT.md), and the
+# DICOM peers the tests drive (dcmtk's dcmdump, dicom3tools' dciodvfy, plastimatch, Orthanc).
 SYSTEM_PACKAGES := xvfb xauth libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 \
 	libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libxcb-cursor0 libegl1 libgl1 \
-	libxcb-xfixes0 libxcb-shm0 libxcb-sync1 libdbus-1-3 libfontconfig1
+	libxcb-xfixes0 libxcb-shm0 libxcb-sync1 libdbus-1-3 libfontconfig1 \
+	dcmtk dicom3tools plastimatch orthanc orthanc-dicomweb
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench system-deps clean
+.PHONY: demo test lint bench system-deps vr-runtimes clean
+# Monado (OpenXR runtime with a simulated headset; in-process, and as a service that a test can kill) and
+# OpenComposite (OpenVR over OpenXR) for the VR tests, built once per machine by their scripts (cached; as root the
+# shared scripts apt-get their own build packages).
+VR_TOOLS ?= ../shared/tools
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "SurgiTwin needs Python >= 3.11; set PYTHON=python3.11 or newer")'
@@ -45,10 +51,28 @@ demo: $(VENV)/.installed
 		$(VENV)/bin/surgitwin demo --offscreen demo-output; \
 	fi
 
-test: $(VENV)/.test-installed system-deps
+vr-runtimes: $(VENV)/.python-ok
+	@if [ -x $(VR_TOOLS)/openvr-opencomposite/build.sh ]; then \
+		echo "VR test runtimes (Monado in-process and as a service, OpenComposite): building or reusing the cache"; \
+		{ $(VR_TOOLS)/openvr-opencomposite/build.sh && VR_TOOLS=$(abspath $(VR_TOOLS)) bash tests/vr/build_monado_service.sh; } \
+			>$(VENV)/vr-runtimes.log 2>&1 || { tail -n 5 $(VENV)/vr-runtimes.log; \
+			if [ "$$CI" = true ]; then exit 1; fi; echo "note: VR runtimes not built; their tests will skip"; }; \
+	else \
+		echo "note: $(VR_TOOLS)/openvr-opencomposite missing; VR runtime tests will skip"; \
+	fi
+
+test: $(VENV)/.test-installed system-deps vr-runtimes
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest $(PYTEST_ARGS)
+	@# One X server for the whole run, outliving Python: a Qt/VTK window some test leaves alive then closes its
+	@# connection at exit instead of losing its server first (pytest-xvfb stops Xvfb before Python exits, and Xlib
+	@# ends a process whose server has gone with status 1). Same screen as pytest-xvfb's default.
+	@if command -v xvfb-run >/dev/null; then \
+		echo "xvfb-run -a $(PY) -m pytest -p no:xvfb $(PYTEST_ARGS)"; \
+		xvfb-run -a -s "-screen 0 800x600x16 -nolisten tcp" $(PY) -m pytest -p no:xvfb $(PYTEST_ARGS); \
+	else \
+		$(PY) -m pytest $(PYTEST_ARGS); \
+	fi
 
 bench: $(VENV)/.test-installed
 	$(PY) -m benchmarks

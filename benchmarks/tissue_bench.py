@@ -17,7 +17,7 @@ import scipy.sparse.linalg as spla
 
 from benchmarks.common import Table, median
 
-SIZES = (5_000, 20_000, 50_000)
+SIZES = (5_000, 10_000, 20_000, 50_000)
 
 
 class NaiveProjectiveDynamics:
@@ -127,10 +127,14 @@ def _dynamics(table: Table, quick: bool, reps: int) -> None:
         growth = (counts[0] * rates[counts[0]]) / (counts[-1] * rates[counts[-1]])
         table.add(f"tissue cost per step per tet, {counts[-1]} vs {counts[0]} tets", growth, None, unit="x",
                   note="1 = linear in elements")
+        # the same over every size: least-squares slope of log(time per step) on log(tets)
+        slope = float(np.polyfit(np.log(counts), np.log([1.0 / rates[c] for c in counts]), 1)[0])
+        table.add(f"tissue cost exponent, {counts[0]}..{counts[-1]} tets", slope, None, unit="",
+                  note="time per step ~ tets^exponent; 1 = linear")
 
 
 def _cut(table: Table, quick: bool, reps: int) -> None:
-    from simulation.tissue import TissueSimulation, cut_plane, material
+    from simulation.tissue import TissueSimulation, cut_plane, cut_swept, material, swept_surface
 
     mesh = _sphere(5_000 if quick else 20_000)
     times, rebuild = [], []
@@ -147,6 +151,16 @@ def _cut(table: Table, quick: bool, reps: int) -> None:
     table.add(f"plane cut of {mesh.n_tets} tets (split + separate)", median(times), None)
     table.add(f"cut + solver rebuild + first step, {mesh.n_tets} tets", median(rebuild), None,
               note="one-off stall of the interactive loop")
+    # A scalpel stroke half-way across the sphere (incision 140 mm deep, 50 mm long), ten sampled edge positions.
+    y = np.linspace(-60.0, -10.0, 10)
+    starts = np.column_stack([np.full(10, 4.0), y, np.full(10, -70.0)])
+    ends = starts + np.array([0.0, 0.0, 140.0])
+    blade = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        cut_swept(mesh, swept_surface(starts, ends))
+        blade.append(time.perf_counter() - t)
+    table.add(f"swept-blade incision of {mesh.n_tets} tets (snap + open)", median(blade), None)
 
 
 def _pct(value: float, reference: float) -> float:

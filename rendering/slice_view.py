@@ -6,6 +6,7 @@ LPS millimetres; the slice follows the camera's focal point, so moving through t
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 
 import numpy as np
@@ -73,7 +74,9 @@ class SliceView:
         self._title.GetTextProperty().SetVerticalJustificationToTop()
         self._title.SetInput(orientation.label)
         self._scale_bar = self._make_scale_bar()
-        self.renderer.AddObserver("StartEvent", lambda *_: self._place_scale_bar())
+        # weakly: an observer holding the view would keep it (through VTK, unseen by Python's collector) forever
+        view = weakref.ref(self)
+        self.renderer.AddObserver("StartEvent", lambda *_: view() is not None and view()._place_scale_bar())
 
     # --- text ---------------------------------------------------------------------------------------------------
     def _make_text(self, x: float, y: float, *, align_right: bool, size: int) -> vtkTextActor:

@@ -43,6 +43,22 @@ def private_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
             os.environ[key] = value
 
 
+@pytest.fixture(autouse=True)
+def _release_windows(request: pytest.FixtureRequest):
+    """After a test that used Qt, delete its closed windows and collect them, so that VTK closes their X connections
+    while the X server (pytest-xvfb's) still runs; one left open ends the run with Xlib's fatal I/O error."""
+    yield
+    if not {"qtbot", "qapp"} & set(request.fixturenames):
+        return
+    import gc
+
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    QCoreApplication.processEvents()
+    gc.collect()
+
+
 @pytest.fixture(scope="session")
 def small_phantom_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 64x64x48 phantom DICOM series, written once per test session."""

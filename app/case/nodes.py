@@ -419,6 +419,11 @@ class PlanNode(Node):
         self._data.update(values)
         self.changed.emit("data")
 
+    def replace_data(self, data: dict[str, Any]) -> None:
+        """Replace all plan parameters at once (undo and redo of a plan edit)."""
+        self._data = dict(data)
+        self.changed.emit("data")
+
 
 class ResultNode(Node):
     """Output of a simulation run: scalar summaries (``data``) and named arrays (time series, fields).

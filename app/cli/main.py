@@ -11,14 +11,20 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from app.cli.batch_commands import COMMANDS as BATCH_COMMANDS
+from app.cli.batch_commands import add_parsers as add_batch_parsers
 from app.cli.export_commands import COMMANDS as EXPORT_COMMANDS
 from app.cli.export_commands import add_parsers as add_export_parsers
 from app.cli.flow_commands import COMMANDS as FLOW_COMMANDS
 from app.cli.flow_commands import add_parsers as add_flow_parsers
+from app.cli.pacs_commands import COMMANDS as PACS_COMMANDS
+from app.cli.pacs_commands import add_parsers as add_pacs_parsers
 from app.cli.segment_commands import COMMANDS as SEGMENT_COMMANDS
 from app.cli.segment_commands import add_parsers as add_segment_parsers
 from app.cli.tissue_commands import COMMANDS as TISSUE_COMMANDS
 from app.cli.tissue_commands import add_parsers as add_tissue_parsers
+from app.cli.vr_commands import COMMANDS as VR_COMMANDS
+from app.cli.vr_commands import add_parsers as add_vr_parsers
 
 __all__ = ["main"]
 
@@ -91,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_parsers(sub)
     add_flow_parsers(sub)
     add_tissue_parsers(sub)
+    add_vr_parsers(sub)
+    add_batch_parsers(sub)
+    add_pacs_parsers(sub)
     return parser
 
 
@@ -220,7 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     install_phi_filter()
     commands = {"phantom": _cmd_phantom, "info": _cmd_info, "demo": _cmd_demo, "open": _cmd_open,
                 "convert": _cmd_convert, **SEGMENT_COMMANDS, **EXPORT_COMMANDS, **FLOW_COMMANDS,
-                **TISSUE_COMMANDS}
+                **TISSUE_COMMANDS, **VR_COMMANDS, **BATCH_COMMANDS,
+                **PACS_COMMANDS}
     try:
         if args.command is None:
             from app.ui.application import run_gui

@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from app.cli.standalone import run_subcommands
+from app.cli.standalone import standalone_main
 
 __all__ = [
     "COMMANDS", "SegmentCliError", "add_parsers", "cmd_mesh", "cmd_segment", "main", "parse_seed", "parse_threshold",
@@ -292,12 +292,7 @@ COMMANDS = {"segment": cmd_segment, "mesh": cmd_mesh}
 
 def main(argv: list[str] | None = None) -> int:
     """Standalone entry: ``python -m app.cli.segment_commands {segment,mesh} ...``."""
-    try:
-        return run_subcommands(add_parsers, argv)
-    except (ValueError, OSError) as exc:
-        text = str(exc).splitlines()[0] if str(exc) else repr(exc)
-        print(f"surgitwin: error: {text}", file=sys.stderr)
-        return 2
+    return standalone_main(add_parsers, argv)
 
 
 if __name__ == "__main__":

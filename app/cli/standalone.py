@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from collections.abc import Callable, Sequence
 
-__all__ = ["OneLineParser", "positive_float", "positive_int", "run_subcommands"]
+__all__ = ["OneLineParser", "positive_float", "positive_int", "run_subcommands", "standalone_main"]
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -23,6 +24,16 @@ def run_subcommands(add_parsers: Callable[[argparse._SubParsersAction], None], a
     add_parsers(parser.add_subparsers(dest="command", parser_class=OneLineParser, required=True))
     args = parser.parse_args(argv)
     return int(args.func(args))
+
+
+def standalone_main(add_parsers: Callable[[argparse._SubParsersAction], None], argv: Sequence[str] | None) -> int:
+    """:func:`run_subcommands`, with a user error (bad input file, unreadable data) as one line and status 2."""
+    try:
+        return run_subcommands(add_parsers, argv)
+    except (ValueError, OSError) as exc:
+        text = str(exc).splitlines()[0] if str(exc) else repr(exc)
+        print(f"surgitwin: error: {text}", file=sys.stderr)
+        return 2
 
 
 def positive_int(text: str) -> int:

@@ -14,7 +14,8 @@ Node selections (``--fix``, the left side of ``--pull``), in mm in the mesh's (L
 the bounding box along z), ``x>120``, ``box:X0,Y0,Z0,X1,Y1,Z1``, ``sphere:X,Y,Z,R``, ``nearest:X,Y,Z``.
 ``--pull SEL=DX,DY,DZ`` moves the selected nodes by that displacement (mm), ramped over the first half of the steps
 and then held (a hard grasp).  ``--cut X,Y,Z/NX,NY,NZ`` cuts along a plane after the steps and runs the same number
-of steps again.
+of steps again; ``--blade A:B/A:B/...`` instead cuts where a blade edge swept, given by the two ends ``A`` and ``B``
+(``X,Y,Z`` each) of its edge at two or more successive positions (an incision may stop inside the organ).
 """
 
 from __future__ import annotations
@@ -53,7 +54,10 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--pull", action="append", default=[], metavar="SEL=DX,DY,DZ",
                    help="displace the selected nodes by DX,DY,DZ mm (repeatable)")
     p.add_argument("--gravity", default="0,0,0", metavar="GX,GY,GZ", help="gravity in m/s² (LPS; supine: 0,9.81,0)")
-    p.add_argument("--cut", default=None, metavar="X,Y,Z/NX,NY,NZ", help="cut along this plane after the steps")
+    cut_group = p.add_mutually_exclusive_group()
+    cut_group.add_argument("--cut", default=None, metavar="X,Y,Z/NX,NY,NZ", help="cut along this plane after the steps")
+    cut_group.add_argument("--blade", default=None, metavar="A:B/A:B/...",
+                           help="cut where a blade edge swept: its two ends (X,Y,Z:X,Y,Z) at successive positions")
     p.add_argument("--steps", type=positive_int, default=60, help="time steps (default 60)")
     p.add_argument("--dt", type=positive_float, default=1.0 / 60.0, help="time step in s (default 1/60)")
     p.add_argument("--iterations", type=positive_int, default=4, help="most solver iterations per step (default 4)")
@@ -98,6 +102,19 @@ def _parse_pull(text: str) -> tuple[str, object]:
     return selection, parse_vector(vector, 3, "--pull displacement")
 
 
+def _parse_blade(text: str):
+    """``A:B/A:B/...`` (each end ``X,Y,Z`` in mm) as the blade edge's start and end points over time."""
+    import numpy as np
+
+    from simulation.tissue import parse_vector
+
+    positions = [p for p in text.split("/") if p.strip()]
+    if len(positions) < 2 or any(p.count(":") != 1 for p in positions):
+        raise TissueCliError(f"--blade needs two or more edge positions X,Y,Z:X,Y,Z separated by '/', got {text!r}")
+    ends = [tuple(parse_vector(part, 3, "--blade point") for part in p.split(":")) for p in positions]
+    return np.array([a for a, _ in ends]), np.array([b for _, b in ends])
+
+
 def _run(args: argparse.Namespace) -> dict:
     import numpy as np
 
@@ -114,6 +131,7 @@ def _run(args: argparse.Namespace) -> dict:
             raise TissueCliError(f"--cut needs X,Y,Z/NX,NY,NZ, got {args.cut!r}")
         point, normal = args.cut.split("/", 1)
         cut = (parse_vector(point, 3, "--cut point"), parse_vector(normal, 3, "--cut normal"))
+    blade = _parse_blade(args.blade) if args.blade else None
     started = time.perf_counter()
     mesh, display = _load(args)
     meshed_s = time.perf_counter() - started
@@ -137,16 +155,17 @@ def _run(args: argparse.Namespace) -> dict:
         sim.step()
     step_s = time.perf_counter() - t0
     cut_report = None
-    if cut is not None:
-        report = sim.cut(*cut)
+    if cut is not None or blade is not None:
+        report = sim.cut(*cut) if cut is not None else sim.cut_swept(*blade)
         sim.step(args.steps)
-        cut_report = {"split_tets": report.split_tets, "part_volumes_mm3": list(report.part_volumes_mm3),
+        cut_report = {"split_tets": report.split_tets, "opened_faces": report.opened_faces,
+                      "part_volumes_mm3": list(report.part_volumes_mm3),
                       "volume_before_mm3": report.volume_before_mm3,
                       "resected_volume_mm3": report.resected_volume_mm3}
     args.out.mkdir(parents=True, exist_ok=True)
-    shown = sim.display_surface() if cut is None else sim.surface()  # after a cut: show the cut faces
+    shown = sim.display_surface() if cut_report is None else sim.surface()  # after a cut: show the cut faces
     surface_path = write_mesh(shown, args.out / f"deformed{args.format}")
-    disp = np.linalg.norm(sim.positions_mm - (mesh.points if cut is None else sim.mesh.points), axis=1)
+    disp = np.linalg.norm(sim.positions_mm - (mesh.points if cut_report is None else sim.mesh.points), axis=1)
     summary = {
         "input": str(args.mesh),
         "material": {"name": mat.name, "young_pa": mat.young_pa, "poisson": mat.poisson,

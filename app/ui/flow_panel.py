@@ -26,7 +26,6 @@ from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QDockWidget,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
@@ -43,6 +42,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from app.ui.docks import add_right_dock
 
 __all__ = ["FlowPanel", "WaveformPlot", "install_flow_panel", "vessel_segments"]
 
@@ -678,18 +679,5 @@ def _safe_waveform(fn, result, name: str):
 def install_flow_panel(window) -> FlowPanel:
     """Add the "Blood flow" dock (right side) to ``window`` and a View-menu entry for it; returns the panel."""
     panel = FlowPanel(window)
-    dock = QDockWidget("Blood flow", window)
-    dock.setObjectName("BloodFlowDock")
-    dock.setWidget(panel)
-    dock.setMinimumWidth(460)
-    right = [d for d in window.findChildren(QDockWidget)
-             if d is not dock and window.dockWidgetArea(d) == Qt.DockWidgetArea.RightDockWidgetArea]
-    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-    if right:
-        # a tab beside the right-hand tools (full height for the table and the plots); shown when a model opens
-        window.tabifyDockWidget(right[0], dock)
-        right[0].raise_()
-    with contextlib.suppress(AttributeError):
-        window.view_menu.addAction(dock.toggleViewAction())
-    window.flow_dock = dock
+    window.flow_dock = add_right_dock(window, panel, "Blood flow", "BloodFlowDock", 460)  # shown when a model opens
     return panel

@@ -28,15 +28,24 @@ from PySide6.QtWidgets import (
 )
 
 from app.case import Case, CaseBundleError, MeshNode, VolumeNode, load_case, save_case
+from app.ui.autosave import install_autosave
 from app.ui.case_controller import CaseController
 from app.ui.data_panel import DataPanel
+from app.ui.exports import install_exports
 from app.ui.flow_panel import install_flow_panel
+from app.ui.markup_tools import install_markup_tools
+from app.ui.markups_table import install_markups_table
+from app.ui.pacs_browser import install_pacs_browser
+from app.ui.planning_panel import install_planning_panel
+from app.ui.preferences import install_preferences
 from app.ui.ruler_tool import install_ruler_tool
 from app.ui.segment_editor import install_segment_editor
 from app.ui.series_browser import case_from_volume, install_series_browser, volume_case_name
 from app.ui.tasks import TaskRunner
 from app.ui.tissue_panel import install_tissue_panel
 from app.ui.views import SlicePanel, ThreeDPanel, ViewPanel
+from app.ui.volume_panel import install_volume_panel
+from app.ui.vr_session import install_vr_action
 from imaging.mesh import SurfaceMesh
 from rendering.orientation import SliceOrientation
 from rendering.scene3d import CAMERA_VIEWS
@@ -161,6 +170,7 @@ class MainWindow(QMainWindow):
         self._maximised: int | None = None
         self._render_pending = False
         self._last_load: str = ""
+        self.active_panel: ViewPanel | None = None  # the view the user last worked in (screenshots)
         self.setWindowTitle(APP_TITLE)
         self.resize(1400, 900)
         self.setAcceptDrops(True)
@@ -210,8 +220,17 @@ class MainWindow(QMainWindow):
         install_series_browser(self)
         self.segment_editor = install_segment_editor(self)
         self.ruler_tool = install_ruler_tool(self)
+        self.markup_tools = install_markup_tools(self)
+        self.markups_table = install_markups_table(self)
+        self.planning_tool = install_planning_panel(self)
         install_tissue_panel(self)
         self.flow_panel = install_flow_panel(self)
+        self.volume_panel = install_volume_panel(self)
+        self.autosaver = install_autosave(self)
+        self.preferences = install_preferences(self)
+        self.exports = install_exports(self)
+        install_pacs_browser(self)  # File > Query/Retrieve from PACS…
+        install_vr_action(self)  # View > Enter VR
 
     # --- construction ---------------------------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
@@ -449,6 +468,7 @@ class MainWindow(QMainWindow):
         return self._maximised
 
     def _set_active(self, active: ViewPanel) -> None:
+        self.active_panel = active
         for panel in self.panels:
             panel.set_active(panel is active)
 
@@ -661,10 +681,15 @@ class MainWindow(QMainWindow):
         """A summary of mouse and keyboard controls."""
         QMessageBox.information(self, "Mouse and keys", (
             "Slice views: wheel or PageUp/PageDown/arrows scroll; left click sets the crosshair; right drag "
-            "(or Shift+left drag) changes window/level; middle drag pans; Ctrl+wheel zooms.\n"
-            "3D view: left drag rotates, middle drag pans, right drag or wheel zooms.\n"
+            "(or Shift+left drag) changes window/level; middle drag pans; Ctrl+wheel zooms; Ctrl+left drag tilts "
+            "the plane (oblique), O puts it back; Ctrl+Shift+L outlines segments.\n"
+            "3D view: left drag rotates, middle drag pans, right drag or wheel zooms; V shows the volume rendering.\n"
             "Double-click or 1-4 maximises a view, 0 shows all four; R resets the views.\n"
-            "Ctrl+O opens a DICOM folder, Ctrl+Shift+O an image or case, Ctrl+S saves, Esc cancels loading."))
+            "Measure: M ruler (drag), G angle (three clicks), P point list, C closed curve; Enter finishes, "
+            "Backspace removes the last point, Esc cancels; Ctrl+Z undoes.\n"
+            "Ctrl+O opens a DICOM folder, Ctrl+Shift+O an image or case, Ctrl+S saves, Esc cancels loading.\n"
+            "Ctrl+Shift+P saves a screenshot of the active view, Ctrl+Shift+R the plan report; the case is "
+            "autosaved every few minutes and offered back after a crash."))
 
     # --- recent files ---------------------------------------------------------------------------------------------
     def recent_files(self) -> list[str]:
@@ -715,6 +740,8 @@ class MainWindow(QMainWindow):
         if not self._confirm_discard():
             event.ignore()
             return
+        self.autosaver.shutdown()
+        self.preferences.save_layout()
         self.tasks.cancel()
         self.tasks.wait(10000)
         if self.controller is not None:

@@ -5,8 +5,9 @@ Each preference is applied the moment it is chosen and written at once, so a cra
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup
-from PySide6.QtWidgets import QApplication, QInputDialog
+from PySide6.QtWidgets import QApplication, QHBoxLayout, QInputDialog, QLabel, QSlider, QWidget, QWidgetAction
 
 from app.ui.style import DEFAULT_THEME, THEMES, apply_style, current_theme
 
@@ -33,7 +34,8 @@ def saved_theme(settings) -> str:
 
 
 class Preferences:
-    """The View > Theme and Edit > Autosave… choices of a window, and its layout saved on close."""
+    """The View menu's theme, segment drawing (filled, outlined, opacity) and autosave interval, and the window
+    layout saved on close."""
 
     def __init__(self, window) -> None:
         self.window = window
@@ -60,6 +62,20 @@ class Preferences:
             overlay.addAction(action)
             window.addAction(action)
         self._apply_overlay_style()
+        overlay.addSeparator()
+        self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
+        self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.setToolTip("Opacity of filled segments on the slices")
+        self.opacity_slider.valueChanged.connect(self._on_opacity)
+        holder = QWidget()
+        row = QHBoxLayout(holder)
+        row.setContentsMargins(24, 2, 8, 2)
+        row.addWidget(QLabel("Opacity"))
+        row.addWidget(self.opacity_slider)
+        slider_action = QWidgetAction(window)
+        slider_action.setDefaultWidget(holder)
+        overlay.addAction(slider_action)
+        overlay.aboutToShow.connect(self._sync_opacity)
         self.autosave_action = QAction("Autosave &interval…", window)
         self.autosave_action.triggered.connect(self.ask_autosave_interval)
         window.view_menu.addAction(self.autosave_action)
@@ -77,6 +93,17 @@ class Preferences:
         self.settings.setValue(FILL_KEY, fill)
         self.settings.setValue(OUTLINE_KEY, outline)
         self.window.request_render()
+
+    def _sync_opacity(self) -> None:
+        segmentations = self.window.case.segmentations
+        self.opacity_slider.blockSignals(True)
+        self.opacity_slider.setValue(round(100 * segmentations[0].opacity) if segmentations else 50)
+        self.opacity_slider.setEnabled(bool(segmentations))
+        self.opacity_slider.blockSignals(False)
+
+    def _on_opacity(self, value: int) -> None:
+        for segmentation in self.window.case.segmentations:
+            segmentation.opacity = value / 100.0
 
     def set_theme(self, theme: str) -> None:
         """Switch the whole application to ``theme`` and remember it."""

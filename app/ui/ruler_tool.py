@@ -14,6 +14,7 @@ from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence, QMouseEvent
 
 from app.case import Case, Node, PlanNode
+from app.ui.markup_tools import add_node_undoable
 
 __all__ = ["RULER", "RulerTool", "install_ruler_tool", "ruler_label"]
 
@@ -130,13 +131,13 @@ class RulerTool(QObject):
         return True
 
     def add_ruler(self, p1_lps, p2_lps) -> PlanNode:
-        """Add a ruler between two LPS points to the case and report its length."""
+        """Add a ruler between two LPS points to the case (one undo step) and report its length."""
         p1, p2 = np.asarray(p1_lps, float), np.asarray(p2_lps, float)
         length = float(np.linalg.norm(p2 - p1))
         number = sum(1 for n in self.window.case.plans if n.plan_type == RULER) + 1
-        node = self.window.case.add(PlanNode(f"Ruler {number}", RULER, {
+        node = add_node_undoable(self.window, PlanNode(f"Ruler {number}", RULER, {
             "p1_lps": [float(v) for v in p1], "p2_lps": [float(v) for v in p2], "length_mm": length,
-        }))
+        }), "Add ruler")
         self.window.status_label.setText(f"{node.name}: {ruler_label(length)}")
         return node
 

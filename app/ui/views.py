@@ -6,14 +6,17 @@ Mouse and keyboard handling lives here; :class:`~rendering.slice_view.SliceView`
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
-from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent, QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QSlider, QWidget
 from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 from vtkmodules.vtkInteractionStyle import vtkInteractorStyleImage, vtkInteractorStyleTrackballCamera
 
 import rendering.vtk_init  # noqa: F401  (before any render window is made)
+from rendering.clipping import Clipping, ClippingBoxWidget, ClipPlane
 from rendering.orientation import SliceOrientation
 from rendering.scene3d import Scene3D
 from rendering.slice_view import SliceView
@@ -109,6 +112,9 @@ class ViewPanel(QFrame):
         self.vtk_widget.Finalize()
 
 
+TILT_DEGREES_PER_PIXEL = 0.4
+
+
 class SlicePanel(ViewPanel):
     """An axial, coronal or sagittal slice view.
 
@@ -147,7 +153,8 @@ class SlicePanel(ViewPanel):
         self._layout.addWidget(self.slider)
         self.vtk_widget.setToolTip(
             f"{orientation.label}: wheel = scroll slices, left click = crosshair, right drag = window/level, "
-            "middle drag = pan, Ctrl+wheel = zoom, double-click = maximise"
+            "middle drag = pan, Ctrl+wheel = zoom, Ctrl+left drag = tilt the plane (oblique), O = back to the "
+            f"{orientation.label.lower()} plane, double-click = maximise"
         )
         self._drag: tuple[str, QPoint, tuple[float, float]] | None = None
 
@@ -209,7 +216,11 @@ class SlicePanel(ViewPanel):
         self.activated.emit()
         pos = ev.position().toPoint()
         button, shift = ev.button(), bool(ev.modifiers() & Qt.KeyboardModifier.ShiftModifier)
-        if button == Qt.MouseButton.RightButton or (button == Qt.MouseButton.LeftButton and shift):
+        ctrl = bool(ev.modifiers() & Qt.KeyboardModifier.ControlModifier)
+        if button == Qt.MouseButton.LeftButton and ctrl and self.view.volume is not None:
+            self._drag = ("tilt", pos, self.view.window_level)
+            self._tilt_centre = self._crosshair_or_focal()
+        elif button == Qt.MouseButton.RightButton or (button == Qt.MouseButton.LeftButton and shift):
             self._drag = ("wl", pos, self.view.window_level)
         elif button == Qt.MouseButton.LeftButton:
             self._drag = ("point", pos, self.view.window_level)
@@ -234,6 +245,15 @@ class SlicePanel(ViewPanel):
             self.window_level_dragged.emit(max(1.0, width + dx * scale), centre + dy * scale)
         elif mode == "point" and self.view.volume is not None:
             self.point_picked.emit(self.pick(pos))
+        elif mode == "tilt":
+            # Incremental: each move tilts by its own step, about the point the drag started on.
+            dx, dy = pos.x() - start.x(), pos.y() - start.y()
+            if dx:
+                self.view.rotate_plane(TILT_DEGREES_PER_PIXEL * dx, "vertical", self._tilt_centre)
+            if dy:
+                self.view.rotate_plane(TILT_DEGREES_PER_PIXEL * dy, "horizontal", self._tilt_centre)
+            self._drag = ("tilt", pos, (width, centre))
+            self._plane_changed()
         elif mode == "pan":
             return False
         return True
@@ -271,22 +291,121 @@ class SlicePanel(ViewPanel):
             self.set_slice_index(0)
         elif key == Qt.Key.Key_End:
             self.set_slice_index(self.view.slice_count - 1)
+        elif key == Qt.Key.Key_O and self.view.oblique:
+            self.view.reset_plane()
+            self._plane_changed()
         else:
             return False
         return True
 
+    # --- oblique planes -------------------------------------------------------------------------------------------
+    def _crosshair_or_focal(self) -> np.ndarray:
+        if self.view.crosshair_visible:
+            return self.view.crosshair_point
+        return np.asarray(self.view.renderer.GetActiveCamera().GetFocalPoint())
+
+    def set_plane(self, normal, view_up, point=None) -> None:
+        """Show the oblique plane through ``point`` with ``normal`` (see :meth:`SliceView.set_plane`)."""
+        self.view.set_plane(normal, view_up, point)
+        self._plane_changed()
+
+    def _plane_changed(self) -> None:
+        self.setToolTip(f"{self.title} (oblique: O resets)" if self.view.oblique else "")
+        self.sync_slider()
+        self.render()
+        self.slice_changed.emit()
+
+
+def _weak_callback(method):
+    """A callable that calls bound ``method`` while its object lives (and does nothing after)."""
+    ref = weakref.WeakMethod(method)
+
+    def call(*args):
+        bound = ref()
+        if bound is not None:
+            bound(*args)
+
+    return call
+
 
 class ThreeDPanel(ViewPanel):
-    """The 3-D model view: trackball camera (left rotate, middle pan, right/wheel zoom)."""
+    """The 3-D view: trackball camera (left rotate, middle pan, right/wheel zoom), models, volume rendering,
+    clipping planes and box, orientation marker.
+
+    While the camera moves the scene draws its coarse level of detail; the full-detail frame follows
+    :attr:`LOD_SETTLE_MS` after the last movement (a wheel turn is one short interaction per notch).
+
+    Signals
+    -------
+    clipping_changed(object)
+        The :class:`~rendering.clipping.Clipping` now applied (the user dragged the box, or it was set).
+    """
+
+    clipping_changed = Signal(object)
+    LOD_SETTLE_MS = 150
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("3D", parent)
         self.scene = Scene3D()
-        self.render_window.AddRenderer(self.scene.renderer)
-        self.vtk_widget.SetInteractorStyle(vtkInteractorStyleTrackballCamera())
+        self.scene.attach(self.render_window)
+        style = vtkInteractorStyleTrackballCamera()
+        self.vtk_widget.SetInteractorStyle(style)
+        # VTK keeps its observers alive and Python's collector cannot see through them: bound methods would tie
+        # the panel (and its X connection) to the interactor style for good. Weak ones let both go.
+        style.AddObserver("StartInteractionEvent", _weak_callback(self._interaction_started))
+        style.AddObserver("EndInteractionEvent", _weak_callback(self._interaction_ended))
+        self._settle = QTimer(self)
+        self._settle.setSingleShot(True)
+        self._settle.setInterval(self.LOD_SETTLE_MS)
+        self._settle.timeout.connect(self._interaction_settled)
+        self._clip_planes: tuple[ClipPlane, ...] = ()
+        self.clip_box = ClippingBoxWidget(self.render_window.GetInteractor(), self.scene.renderer,
+                                          on_change=_weak_callback(self._apply_clipping_from_box))
         self.vtk_widget.setToolTip("3D: left drag = rotate, middle drag = pan, right drag / wheel = zoom, "
                                    "double-click = maximise")
 
+    # --- level of detail ------------------------------------------------------------------------------------------
+    def _interaction_started(self, *_args) -> None:
+        self._settle.stop()
+        self.scene.set_interacting(True)
+
+    def _interaction_ended(self, *_args) -> None:
+        self._settle.start()
+
+    def _interaction_settled(self) -> None:
+        self.scene.set_interacting(False)
+        self.render()
+
+    # --- clipping -------------------------------------------------------------------------------------------------
+    @property
+    def clip_box_enabled(self) -> bool:
+        """Whether the clipping box is on."""
+        return self.clip_box.enabled
+
+    def set_clip_box_enabled(self, enabled: bool) -> None:
+        """Turn the clipping box on (placed around everything shown, unless it was placed before) or off."""
+        if enabled and not self.clip_box.placed:
+            bounds = self.scene.visible_bounds()
+            self.clip_box.place(bounds if bounds is not None else np.array([[-100.0] * 3, [100.0] * 3]))
+        self.clip_box.set_enabled(enabled)
+        self._apply_clipping()
+
+    def set_clip_planes(self, planes: list[ClipPlane] | tuple[ClipPlane, ...]) -> None:
+        """Clip by ``planes`` (each keeps the side its normal points to), together with the box when it is on."""
+        self._clip_planes = tuple(planes)
+        self._apply_clipping()
+
+    def _apply_clipping_from_box(self, _bounds) -> None:
+        self._apply_clipping()
+
+    def _apply_clipping(self) -> None:
+        box = self.clip_box.bounds if self.clip_box.enabled else None
+        clipping = Clipping(self._clip_planes, box)
+        self.scene.set_clipping(clipping)
+        self.clipping_changed.emit(clipping)
+        self.render()
+
+    # --- events ---------------------------------------------------------------------------------------------------
     def on_mouse_press(self, ev: QMouseEvent) -> bool:
         """Activate the view; VTK's trackball style does the rest."""
         self.vtk_widget.setFocus()

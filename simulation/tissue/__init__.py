@@ -5,6 +5,7 @@ sources), :mod:`fem` (static Newton solver, the validation reference), :mod:`dyn
 :mod:`cutting`, :mod:`embedding`, :mod:`selection` and :mod:`simulation` (the interaction API).
 """
 
+from simulation.tissue.blade import SweptCutResult, cut_swept, swept_surface
 from simulation.tissue.cutting import CutResult, connected_parts, cut_plane
 from simulation.tissue.dynamics import TissueSolver
 from simulation.tissue.embedding import Embedding, embed_points
@@ -22,6 +23,7 @@ __all__ = [
     "Embedding",
     "Material",
     "QualityReport",
+    "SweptCutResult",
     "TetMesh",
     "TissueInputError",
     "TissueSimulation",
@@ -30,11 +32,13 @@ __all__ = [
     "check_watertight",
     "connected_parts",
     "cut_plane",
+    "cut_swept",
     "embed_points",
     "material",
     "mesh_label",
     "parse_vector",
     "quality_report",
     "select_nodes",
+    "swept_surface",
     "tetrahedralize",
 ]

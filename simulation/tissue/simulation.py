@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from imaging.mesh import SurfaceMesh
+from simulation.tissue.blade import cut_swept, swept_surface
 from simulation.tissue.cutting import CutResult, connected_parts, cut_plane
 from simulation.tissue.dynamics import TissueSolver
 from simulation.tissue.embedding import Embedding, embed_points
@@ -26,13 +27,15 @@ Arr = npt.NDArray[np.float64]
 
 @dataclass(frozen=True)
 class CutReport:
-    """What a cut did: the split count, the rest volumes of every separated part (largest first) and the faces the
-    cut opened (node indices of the mesh right after the cut, both sides)."""
+    """What a cut did: the tetrahedra a plane split (or the faces a swept blade opened), the rest volumes of every
+    separated part (largest first) and the faces the cut opened (node indices of the mesh right after the cut, both
+    sides)."""
 
     split_tets: int
     part_volumes_mm3: tuple[float, ...]
     volume_before_mm3: float
     cut_faces: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros((0, 3), np.int64), repr=False)
+    opened_faces: int = 0
 
     @property
     def resected_volume_mm3(self) -> float:
@@ -179,6 +182,27 @@ class TissueSimulation:
         vols = np.bincount(labels, result.mesh.volumes(), minlength=count)
         report = CutReport(result.split_tets, tuple(sorted(map(float, vols), reverse=True)), old.mesh.volume(),
                            result.cut_faces)
+        self.cuts.append(report)
+        return report
+
+    def cut_swept(self, edge_starts_mm: npt.ArrayLike, edge_ends_mm: npt.ArrayLike) -> CutReport:
+        """Cut where a blade's edge swept: ``(T, 3)`` successive positions of its two ends (mm, deformed shape).
+
+        The incision may stop inside the organ (a partial cut); the grasp is released and the state carries over.
+        """
+        self.release()
+        old = self.solver
+        result = cut_swept(old.mesh, swept_surface(edge_starts_mm, edge_ends_mm), old.positions_mm)
+        fixed = result.transfer(old.fixed)
+        solver = TissueSolver(result.mesh, self.material, fixed=fixed, **self._options)  # type: ignore[arg-type]
+        solver.set_state(result.positions_mm, result.transfer(old.velocities_mm_s))
+        self.solver = solver
+        if self.display is not None:
+            self._embedding = embed_points(result.mesh, self.display.points)
+        count, labels = connected_parts(result.mesh)
+        vols = np.bincount(labels, result.mesh.volumes(), minlength=count)
+        report = CutReport(0, tuple(sorted(map(float, vols), reverse=True)), old.mesh.volume(), result.cut_faces,
+                           opened_faces=result.opened_faces)
         self.cuts.append(report)
         return report
 

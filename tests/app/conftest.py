@@ -64,20 +64,6 @@ def make_synthetic_case():
     return synthetic_case
 
 
-@pytest.fixture(autouse=True)
-def _release_windows(qapp):
-    """After each test, delete closed windows and collect them so that VTK closes its X connections while the
-    X server (pytest-xvfb's) still runs."""
-    yield
-    import gc
-
-    from PySide6.QtCore import QCoreApplication, QEvent
-
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-    QCoreApplication.processEvents()
-    gc.collect()
-
-
 DEMO_SIZE = (64, 64, 48)
 LOAD_TIMEOUT_MS = 30000
 

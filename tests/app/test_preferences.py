@@ -70,3 +70,36 @@ def test_layout_and_autosave_interval_survive_a_restart(window, qtbot, tmp_path:
     assert not second.data_dock.isVisible()
     assert second.autosaver.minutes == pytest.approx(7.5)
     assert second.dockWidgetArea(second.data_dock) == Qt.DockWidgetArea.LeftDockWidgetArea
+
+
+def test_segment_drawing_menu_outlines_and_fades_the_overlay(demo_window, qtbot, tmp_path: Path) -> None:
+    from rendering.offscreen import capture_window
+
+    window = demo_window
+    panel = window.coronal
+
+    def overlay_pixels() -> int:
+        window.render_all()
+        image = capture_window(panel.render_window).astype(int)
+        return int(((image[..., 0] - image[..., 1]) > 60).sum())  # reddish: the vessel segment over grey CT
+
+    filled = overlay_pixels()
+    window.preferences.outline_action.trigger()  # fill + outline
+    window.preferences.fill_action.trigger()  # outline only
+    assert panel.view.overlay_style == (False, True)
+    outlined = overlay_pixels()
+    assert 0 < outlined < filled
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    assert settings.value("display/segments_outlined") in (True, "true")
+
+    window.preferences.fill_action.trigger()
+    window.preferences.outline_action.trigger()  # back to filled only
+    segmentation = window.case.segmentations[0]
+    window.preferences._sync_opacity()
+    slider = window.preferences.opacity_slider
+    slider.setFocus()
+    qtbot.keyClick(slider, Qt.Key.Key_Home)  # real key presses on the slider: fully transparent
+    assert segmentation.opacity == 0.0
+    assert overlay_pixels() < 0.05 * filled
+    qtbot.keyClick(slider, Qt.Key.Key_End)
+    assert segmentation.opacity == 1.0

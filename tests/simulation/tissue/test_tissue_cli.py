@@ -46,6 +46,14 @@ def test_fix_pull_and_cut_write_a_surface_and_summary(ball_stl: Path, tmp_path: 
     assert sum(cut["part_volumes_mm3"]) == pytest.approx(cut["volume_before_mm3"], rel=1e-9)
     assert cut["resected_volume_mm3"] > 0
 
+    blade_out = tmp_path / "blade"  # a scalpel edge 60 mm deep drawn half-way across: one piece, opened faces
+    assert tissue_commands.main(["tissue", str(ball_stl), "--out", str(blade_out), "--fix", "z<10%",
+                                 "--blade", "2,-40,-40:2,-40,40/2,-15,-40:2,-15,40/2,0,-40:2,0,40",
+                                 "--steps", "5", "--tets", "2000"]) == 0
+    incision = json.loads((blade_out / "summary.json").read_text())["cut"]
+    assert incision["opened_faces"] > 0
+    assert len(incision["part_volumes_mm3"]) == 1
+
 
 @pytest.mark.parametrize(
     ("extra", "message"),
@@ -58,6 +66,8 @@ def test_fix_pull_and_cut_write_a_surface_and_summary(ball_stl: Path, tmp_path: 
         (["--poisson", "0.5"], "Poisson"),
         (["--cut", "0,0,0"], "X,Y,Z/NX,NY,NZ"),
         (["--cut", "0,0,500/0,0,1"], "does not cross"),
+        (["--blade", "0,0,0:0,0,1"], "two or more edge positions"),
+        (["--blade", "90,0,0:90,0,9/90,9,0:90,9,9"], "passes through no tissue"),
         (["--fix", "z<50%", "--pull", "z<10%=0,0,1"], "overlaps"),
     ],
 )

@@ -98,7 +98,8 @@ def scan_folder(
     headers: dict[Path, list[SliceHeader]] = {}
     skipped: dict[Path, str] = {}
     owned_cache = cache is True
-    index = IndexCache.open() if owned_cache else (cache or None)
+    # an IndexCache passed in is used even when empty (it has a length, so `cache or None` would drop a new one)
+    index = IndexCache.open() if owned_cache else (cache if isinstance(cache, IndexCache) else None)
     try:
         records = read_headers_fast(
             [os.path.abspath(f) for f in files],

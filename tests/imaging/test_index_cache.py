@@ -171,3 +171,12 @@ def test_two_connections_share_the_database(tmp_path: Path, small_phantom_dir: P
     with IndexCache.open(db) as a, IndexCache.open(db) as b:
         read_headers_fast([f], cache=a)
         assert isinstance(b.get(f), HeaderRecord)
+
+
+def test_scan_folder_fills_an_empty_cache_it_is_given(cache: IndexCache, small_phantom_dir: Path) -> None:
+    from imaging.dicom.scanner import scan_folder
+
+    assert len(cache) == 0
+    scan_folder(small_phantom_dir, cache=cache)
+    assert len(cache) == len(list(small_phantom_dir.iterdir()))
+    assert cache.misses > 0

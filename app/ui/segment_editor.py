@@ -61,7 +61,6 @@ from app.case.commands import (
     set_segment_locked,
     set_segment_mask,
 )
-from app.ui.style import ACCENT
 from imaging.segmentation import (
     EditMask,
     closing,
@@ -133,24 +132,6 @@ TOOL_HINTS = {
     "ai": "Drag a box around the structure on any slice view; then Propagate. Ctrl+Z undoes each step.",
 }
 
-PANEL_QSS = f"""
-QWidget#SegmentEditorPanel QToolButton {{ background: #2a2f38; border: 1px solid #3d4450; border-radius: 4px;
-    padding: 5px 4px; min-height: 18px; }}
-QWidget#SegmentEditorPanel QToolButton:hover {{ background: #364050; }}
-QWidget#SegmentEditorPanel QToolButton:checked {{ background: #4a3c22; border: 1px solid {ACCENT}; color: #ffe2b0;
-    font-weight: bold; }}
-QWidget#SegmentEditorPanel QLabel[role="section"] {{ color: {ACCENT}; font-weight: bold; padding-top: 6px; }}
-QWidget#SegmentEditorPanel QLabel[role="hint"] {{ color: #9aa3ad; font-style: italic; }}
-QWidget#SegmentEditorPanel QFrame#ToolOptions {{ background: #20242b; border: 1px solid #333a44;
-    border-radius: 4px; }}
-QWidget#SegmentEditorPanel QPushButton#Primary {{ background: #5a4522; border: 1px solid {ACCENT}; }}
-QWidget#SegmentEditorPanel QPushButton#Primary:hover {{ background: #6d5429; }}
-QWidget#SegmentEditorPanel QSlider::groove:horizontal {{ background: #2b3038; height: 4px; border-radius: 2px; }}
-QWidget#SegmentEditorPanel QSlider::handle:horizontal {{ background: {ACCENT}; width: 12px; margin: -5px 0;
-    border-radius: 3px; }}
-QWidget#SegmentEditorPanel QDoubleSpinBox {{ background: #191c21; border: 1px solid #444c58; border-radius: 3px;
-    padding: 2px 4px; }}
-"""
 
 
 def _swatch(rgb: tuple[float, float, float], size: int = 14) -> QIcon:
@@ -191,7 +172,6 @@ class SegmentEditorPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("SegmentEditorPanel")
-        self.setStyleSheet(PANEL_QSS)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 6)
         layout.setSpacing(4)

@@ -14,17 +14,24 @@ ACCENT = "#e0a84a"
 DEFAULT_THEME = "dark"
 
 # Colour roles per theme: window, panel (bars, docks' titles), base (lists), alternate rows, text, dim text,
-# button, button hover, selection, border.
+# button, button hover, selection, border; then the tool docks' (Segment Editor, Soft tissue) tool buttons, checked
+# tool, hints, inset boxes, primary button and section titles.
 THEMES: dict[str, dict[str, str]] = {
     "dark": {
         "window": "#1c1f24", "panel": "#23272e", "base": "#191c21", "alternate": "#1e2228", "text": "#dde1e6",
         "dim": "#6b717a", "button": "#2f3540", "hover": "#3a4250", "selection": "#46506a", "border": "#3a404a",
         "tooltip": "#2b3038", "slider": "#111317",
+        "tool": "#2a2f38", "tool_border": "#3d4450", "tool_hover": "#364050", "checked": "#4a3c22",
+        "checked_text": "#ffe2b0", "hint": "#9aa3ad", "inset": "#20242b", "inset_border": "#333a44",
+        "primary": "#5a4522", "primary_hover": "#6d5429", "accent_text": "#e0a84a",
     },
     "light": {
         "window": "#f3f4f6", "panel": "#e4e7eb", "base": "#ffffff", "alternate": "#f1f3f5", "text": "#1d2228",
         "dim": "#8a9098", "button": "#ffffff", "hover": "#d7dde6", "selection": "#c4d3ea", "border": "#b9c0ca",
         "tooltip": "#ffffe8", "slider": "#d9dde3",
+        "tool": "#ffffff", "tool_border": "#b9c0ca", "tool_hover": "#d7dde6", "checked": "#f6e3bd",
+        "checked_text": "#5a3d00", "hint": "#5f666f", "inset": "#eef0f3", "inset_border": "#c9ced6",
+        "primary": "#f0d29c", "primary_hover": "#e8c27f", "accent_text": "#95600c",
     },
 }
 
@@ -59,6 +66,27 @@ QFrame#ViewPanel[active="true"] { border: 1px solid $accent; }
 QSlider::groove:vertical { background: $border; width: 4px; border-radius: 2px; }
 QSlider::handle:vertical { background: $accent; height: 14px; margin: 0 -5px; border-radius: 3px; }
 QSlider { background: $slider; }
+QWidget#SegmentEditorPanel QToolButton, QWidget#TissuePanel QToolButton { background: $tool;
+    border: 1px solid $tool_border; border-radius: 4px; padding: 5px 4px; min-height: 18px; }
+QWidget#SegmentEditorPanel QToolButton:hover, QWidget#TissuePanel QToolButton:hover { background: $tool_hover; }
+QWidget#SegmentEditorPanel QToolButton:checked, QWidget#TissuePanel QToolButton:checked { background: $checked;
+    border: 1px solid $accent; color: $checked_text; font-weight: bold; }
+QWidget#SegmentEditorPanel QLabel[role="section"], QWidget#TissuePanel QLabel[role="section"] { color: $accent_text;
+    font-weight: bold; padding-top: 6px; }
+QWidget#SegmentEditorPanel QLabel[role="hint"], QWidget#TissuePanel QLabel[role="hint"] { color: $hint;
+    font-style: italic; }
+QWidget#SegmentEditorPanel QFrame#ToolOptions, QWidget#TissuePanel QLabel#Report { background: $inset; color: $text;
+    border: 1px solid $inset_border; border-radius: 4px; }
+QWidget#TissuePanel QLabel#Report { padding: 6px; }
+QWidget#SegmentEditorPanel QPushButton#Primary, QWidget#TissuePanel QPushButton#Primary { background: $primary;
+    border: 1px solid $accent; }
+QWidget#SegmentEditorPanel QPushButton#Primary:hover, QWidget#TissuePanel QPushButton#Primary:hover {
+    background: $primary_hover; }
+QWidget#SegmentEditorPanel QSlider::groove:horizontal { background: $tool_border; height: 4px; border-radius: 2px; }
+QWidget#SegmentEditorPanel QSlider::handle:horizontal { background: $accent; width: 12px; margin: -5px 0;
+    border-radius: 3px; }
+QWidget#SegmentEditorPanel QDoubleSpinBox { background: $base; border: 1px solid $tool_border; border-radius: 3px;
+    padding: 2px 4px; }
 """)
 
 

@@ -50,7 +50,6 @@ from PySide6.QtWidgets import (
 )
 
 from app.case import Case, MeshNode, SegmentationNode
-from app.ui.style import ACCENT
 from imaging.mesh import SurfaceMesh
 from rendering.lasso import LassoOverlay
 from rendering.tissue_actor import TissueActors, cut_plane_through_line, drag_target
@@ -89,17 +88,6 @@ FIXED_CHOICES: list[tuple[str, str]] = [
     ("free", "Nothing (floats freely)"),
     ("custom", "Custom selection"),
 ]
-PANEL_QSS = f"""
-QWidget#TissuePanel QToolButton {{ background: #2a2f38; border: 1px solid #3d4450; border-radius: 4px;
-    padding: 5px 4px; min-height: 18px; }}
-QWidget#TissuePanel QToolButton:checked {{ background: #4a3c22; border: 1px solid {ACCENT}; color: #ffe2b0;
-    font-weight: bold; }}
-QWidget#TissuePanel QLabel[role="section"] {{ color: {ACCENT}; font-weight: bold; padding-top: 6px; }}
-QWidget#TissuePanel QLabel[role="hint"] {{ color: #9aa3ad; font-style: italic; }}
-QWidget#TissuePanel QLabel#Report {{ background: #20242b; color: #dde1e6; border: 1px solid #333a44;
-    border-radius: 4px; padding: 6px; }}
-QWidget#TissuePanel QPushButton#Primary {{ background: #5a4522; border: 1px solid {ACCENT}; }}
-"""
 
 
 # --- worker side (no Qt, no VTK) ------------------------------------------------------------------------------------
@@ -340,7 +328,6 @@ class TissuePanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("TissuePanel")
-        self.setStyleSheet(PANEL_QSS)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 6)
         layout.setSpacing(4)

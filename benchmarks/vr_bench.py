@@ -91,8 +91,70 @@ def _plain_vtk(props, frames: int, mapping_frame) -> list[float]:
     return times
 
 
+def _tissue_frames(tissue, tools, window, renderer, frames: int, synchronous: bool) -> tuple[list, list]:
+    """Frame times and solver step times (ms) of a loop that drags the grasped tissue and draws two eyes,
+    stepping the solver itself (synchronous) or leaving it to the worker (asynchronous)."""
+    from OpenGL import GL
+
+    grasp = tissue.latest().positions_mm[tissue.sim.solver.fixed.argmin()]
+    tissue.grab(grasp, radius_mm=tools.grasp_radius_mm)
+    times, steps = [], []
+    for i in range(frames):
+        t = time.perf_counter()
+        tissue.drag(np.add(grasp, [0.0, -15.0 * np.sin(i / 10.0), 0.0]))
+        if synchronous:
+            steps.append(tissue.step_now().step_ms)
+        tools.before_render()
+        for _ in range(2):  # two eyes
+            window.Render()
+        GL.glFinish()
+        times.append((time.perf_counter() - t) * 1000.0)
+    tissue.release()
+    return times, steps
+
+
+def run_tissue(table: Table, *, quick: bool) -> None:
+    """Frame time with the soft-tissue solver stepped in the frame loop (synchronous) and in its worker thread."""
+    from vtkmodules.vtkRenderingCore import vtkRenderer
+
+    from rendering.vr.async_sim import AsyncTissue
+    from rendering.vr.gl import make_vr_window
+    from rendering.vr.tissue_tools import VRTissueTools
+    from simulation.tissue import TissueSimulation, box_mesh, material
+
+    cells = (10, 8, 6) if quick else (20, 14, 12)
+    mesh = box_mesh((80.0, 60.0, 50.0), cells)
+    sim = TissueSimulation(mesh, material("liver"), fixed=mesh.points[:, 2] < 1e-6)
+    tissue = AsyncTissue(sim)
+    tools = VRTissueTools(tissue, own_worker=False)
+    renderer = vtkRenderer()
+    tools.attach(renderer)
+    window = make_vr_window((960, 1066), renderer)  # about half an Index eye a side: the software GL's share
+    renderer.ResetCamera()
+    frames = 20 if quick else 60
+    try:
+        tissue.step_now()  # the solver's first factorisation, outside the measurement
+        sync, step_times = _tissue_frames(tissue, tools, window, renderer, frames, synchronous=True)
+        steps_before = tissue.steps
+        tissue.start()
+        begun = time.perf_counter()
+        async_, _ = _tissue_frames(tissue, tools, window, renderer, frames, synchronous=False)
+        rate = (tissue.steps - steps_before) / (time.perf_counter() - begun)
+        tissue.stop()
+    finally:
+        tools.detach()
+        window.Finalize()
+    step_ms = median(step_times)
+    note = (f"{mesh.n_tets:,} tetrahedra, step {step_ms:.0f} ms; p95 {np.percentile(async_, 95):.0f} vs "
+            f"{np.percentile(sync, 95):.0f} ms; worker {rate:.0f} steps/s meanwhile")
+    table.add("vr: frame with tissue simulation, async worker (ms)", median(async_), median(sync), unit="ms",
+              peer_name="solver stepped in the frame", note=note)
+
+
 def run(table: Table, *, quick: bool, reps: int) -> None:
-    """OpenXR render time with and without LOD, the triangle budget, and plain VTK beside them."""
+    """OpenXR render time with and without LOD, the triangle budget, and plain VTK beside them; frame time with
+    the tissue simulation synchronous and asynchronous."""
+    run_tissue(table, quick=quick)
     env = _monado_env()
     if env is None:
         print("  skipped: Monado not available (run `make test` as root, or ../shared/tools/openxr-monado/build.sh)")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from app.cli.standalone import positive_int, run_subcommands
 
-__all__ = ["COMMANDS", "add_parsers", "cmd_vr", "load_vr_case", "main"]
+__all__ = ["COMMANDS", "add_parsers", "cmd_vr", "load_vr_case", "main", "segments_of"]
 
 _MESH_SUFFIXES = (".stl", ".obj", ".ply", ".vtp")
 _IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
@@ -155,6 +155,19 @@ def _scene_of(case):
     return scene
 
 
+def segments_of(case, scene) -> dict:
+    """The case's surface models by name (made unique) -> the scene's actors: the VR panel's segment toggles."""
+    segments: dict = {}
+    for node in case.meshes:
+        if node.id not in scene:
+            continue
+        name, n = node.name or "Model", 2
+        while name in segments:
+            name, n = f"{node.name} ({n})", n + 1
+        segments[name] = scene.actor(node.id)
+    return segments
+
+
 def _preview(args: argparse.Namespace) -> int:
     from rendering.vr.preview import StereoPreview, orbit_head_path
     from rendering.vr.stage import StageMapping
@@ -212,7 +225,11 @@ def cmd_vr(args: argparse.Namespace) -> int:
     print(f"{case.name}: {len(case.meshes)} models, "
           f"{sum(n.mesh.n_faces for n in case.meshes):,} triangles, ready in {time.perf_counter() - t0:.1f} s; "
           f"{info.summary()}", flush=True)
-    engine = VREngine.for_scene(scene, make_backend(info.backend), sync_timing=args.stats, eye_size=args.eye_size)
+    from rendering.vr.controls import VRControls
+
+    controls = VRControls(segments=segments_of(case, scene))  # the floating panel, tools and controllers
+    engine = VREngine.for_scene(scene, make_backend(info.backend), sync_timing=args.stats, eye_size=args.eye_size,
+                                interaction=controls)
     if not args.no_lod:
         engine.lod = LODController(engine.props)
     stop = threading.Event()

@@ -63,7 +63,9 @@ class VREngine:
     mapping : StageMapping, optional
         Where the anatomy sits; default: on a table in front of the user's first head pose.
     interaction : object, optional
-        ``update(controllers, mapping) -> (mapping, haptics)``, see :class:`rendering.vr.interaction.Interaction`.
+        ``update(controllers, mapping) -> (mapping, haptics)``, see :class:`rendering.vr.interaction.Interaction`;
+        when it has them, ``attach(renderer)``, ``before_render(mapping, frame)``, ``detach()`` and
+        ``exit_requested`` are used too (:class:`rendering.vr.controls.VRControls`: panel, tools, tissue).
     lod : object, optional
         ``before_frame(stats)`` and ``restore()``, see :class:`rendering.vr.lod.LODController`.
     sync_timing : bool
@@ -144,6 +146,9 @@ class VREngine:
             self._text.GetTextProperty().SetColor(1.0, 0.85, 0.35)
             renderer.AddViewProp(self._text)
         self.renderer = renderer
+        attach = getattr(self.interaction, "attach", None)
+        if attach is not None:  # the controls' own actors: panel, pointing rays, simulated tissue
+            attach(renderer)
         if self.lod is not None:
             self.lod.build()  # decimate before the session starts, never inside a frame
         self.window = make_vr_window((64, 64), renderer)
@@ -181,6 +186,12 @@ class VREngine:
             self.blitter = None
         if self.lod is not None:
             self.lod.restore()
+        detach = getattr(self.interaction, "detach", None)
+        if detach is not None and self.renderer is not None:
+            try:
+                detach()
+            except Exception as exc:  # never keep the desktop from getting its scene back
+                log.warning("VR controls clean-up: %s", exc)
         self._apply_clipping(None)
         if self._saved_clipping is not None:
             self._saved_clipping = None
@@ -313,6 +324,8 @@ class VREngine:
             self._frame(on_eye, on_frame, controller_feed)
         except SessionLost as exc:
             return "lost", str(exc)
+        if getattr(self.interaction, "exit_requested", False):
+            return "stopped", "exit requested from the VR panel"
         return None, ""
 
     def _frame(self, on_eye, on_frame, controller_feed) -> None:
@@ -332,6 +345,9 @@ class VREngine:
                 self._apply_clipping(getattr(self.interaction, "clip_plane", None))
                 for hand, amplitude, duration in haptics:
                     self.backend.haptic_pulse(hand, amplitude, duration)
+                prepare = getattr(self.interaction, "before_render", None)
+                if prepare is not None:
+                    prepare(self.mapping, frame)
             if self.lod is not None:
                 self.lod.before_frame(self.stats)
             t0 = time.perf_counter()

@@ -5,6 +5,11 @@ texture per eye through ``Submit`` and reads them on the current GLX context, so
 (under a desktop or Xvfb). Two known traps are avoided: pyopenvr 2.12 asks for interfaces that OpenComposite (and
 older SteamVR) do not serve, hence the 2.5.101 pin; and pyopenvr's ``getFrameTiming()`` leaves the struct size 0,
 which crashes OpenComposite, so it is never called.
+
+A runtime lost mid-session cannot be survived through OpenComposite: it aborts the process on the first OpenXR
+error (XR_ERROR_INSTANCE_LOST from Monado, with no LOSS_PENDING state before it that OpenComposite would turn into
+a Quit event), before any OpenVR call returns (tests/vr/test_runtime_lost.py). A Quit event, when a runtime does
+send one, ends the session cleanly here.
 """
 
 from __future__ import annotations

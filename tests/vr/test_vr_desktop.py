@@ -42,7 +42,11 @@ def test_enter_and_exit_vr_on_the_workstation_scene(demo_window, openxr_runtime,
     actors = [scene.actor(k) for k in keys]
     inputs = [a.GetMapper().GetInput() for a in actors]
     control = demo_window.vr_control
+    demo_window.case.meshes[0].name = "Bone (reviewed)"  # an unsaved change...
     assert control.enter() is True
+    assert control.autosaved_before_vr  # ...so it was copied for crash recovery before the headset started
+    store = demo_window.autosaver.store
+    assert (store.root / f"{store.token}.json").is_file()  # the copy a crash would leave for the next start
     assert control.action.text() == "Exit &VR"
     assert control.engine.props == actors  # the desktop's own actors, not copies
     qtbot.waitUntil(lambda: control.engine is not None and control.engine.stats.submitted >= 15, timeout=60_000)
@@ -55,3 +59,40 @@ def test_enter_and_exit_vr_on_the_workstation_scene(demo_window, openxr_runtime,
     assert [a.GetMapper().GetInput() for a in actors] == inputs  # full meshes back after LOD
     assert all(scene.renderer.HasViewProp(a) for a in actors)
     assert control.last_message.startswith("Left VR: ")
+
+
+def test_vr_takes_over_the_desktop_tissue_simulation_and_hands_it_back_cut(demo_window, openxr_runtime, qtbot):
+    """A running soft-tissue simulation goes into the headset (stepped by VR's worker, not the desktop's timer);
+    a cut made in VR is shown on the desktop afterwards; the panel offers the case's models as segment toggles."""
+    import numpy as np
+
+    from simulation.tissue import TissueSimulation, box_mesh, material
+
+    tool = demo_window.tissue_tool
+    mesh = box_mesh((60.0, 40.0, 30.0), (8, 6, 4))
+    sim = TissueSimulation(mesh, material("liver"), fixed=mesh.points[:, 2] < 1e-6)
+    tool.start(sim, (0.7, 0.3, 0.24), [], {"name": "Slab"})
+    assert tool.timer.isActive()
+    control = demo_window.vr_control
+    assert control.enter() is True
+    controls = control.engine.interaction
+    assert not tool.timer.isActive()  # one owner: VR's worker steps it now
+    assert tool.mode == "navigate"  # the desktop's mouse tools leave it alone
+    assert not tool.dock.isEnabled()
+    assert controls.tissue.tissue.sim is sim
+    assert set(controls.segments) == {node.name for node in demo_window.case.meshes}
+    qtbot.waitUntil(lambda: control.engine.stats.submitted >= 5 and controls.tissue.tissue.steps >= 5, timeout=60_000)
+    assert controls.panel.placed
+    # What a blade stroke of the controller sends: a swept cut through the middle of the slab.
+    starts = np.array([[30.0, -5.0, 40.0 - 3.0 * i] for i in range(16)])
+    controls.tissue.tissue.cut_swept(starts, np.add(starts, [0.0, 50.0, 0.0]))
+    qtbot.waitUntil(lambda: controls.tissue.tissue.latest().topology == 1, timeout=30_000)
+    control.toggle()  # Exit VR
+    assert control.last_result.outcome == "stopped"
+    assert tool.sim is sim
+    assert len(sim.cuts) == 1
+    assert len(sim.cuts[0].part_volumes_mm3) == 2
+    assert tool.last_cut is sim.cuts[0]
+    assert tool.timer.isActive()  # the desktop steps it again
+    assert tool.dock.isEnabled()
+    tool.stop()

@@ -16,10 +16,12 @@ def median(values: Iterable[float]) -> float:
     return float(statistics.median(list(values)))
 
 
-def interleave(candidates: dict[str, Callable[[], Any]], reps: int, before: Callable[[], None] | None = None) -> dict:
+def interleave(candidates: dict[str, Callable[[], Any]], reps: int, before: Callable[[], None] | None = None,
+               clock: Callable[[], float] = time.perf_counter) -> dict:
     """Run every candidate once per round, ``reps`` rounds (A B C A B C ...), after one untimed warm-up each.
 
-    ``before`` runs (untimed) before every timed call, e.g. to drop the page cache.  Returns name -> list of seconds.
+    ``before`` runs (untimed) before every timed call, e.g. to drop the page cache; ``clock`` is wall time unless
+    given (``time.process_time`` counts only this process's CPU time).  Returns name -> list of seconds.
     """
     for fn in candidates.values():
         if before is not None:
@@ -30,9 +32,9 @@ def interleave(candidates: dict[str, Callable[[], Any]], reps: int, before: Call
         for name, fn in candidates.items():
             if before is not None:
                 before()
-            t = time.perf_counter()
+            t = clock()
             fn()
-            times[name].append(time.perf_counter() - t)
+            times[name].append(clock() - t)
     return times
 
 

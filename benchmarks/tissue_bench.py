@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from benchmarks.common import Table, median
+from benchmarks.common import Table, interleave, median
 
 SIZES = (5_000, 10_000, 20_000, 50_000)
 
@@ -90,47 +90,67 @@ def _steps_per_s(step, steps: int, reps: int) -> float:
     return median(rates)
 
 
+def _interleaved_rates(solvers: dict, steps: int, reps: int, clock=time.perf_counter) -> dict[int, list[float]]:
+    """Steps per second of every solver, measured round-robin (one burst of ``steps`` per solver per round), so that
+    load from other work on a shared machine lands on every size alike and per-round ratios stay meaningful."""
+    bursts = {size: (lambda s=solver: s.step(steps)) for size, solver in solvers.items()}
+    return {size: [steps / t for t in times] for size, times in interleave(bursts, reps, clock=clock).items()}
+
+
 def _dynamics(table: Table, quick: bool, reps: int) -> None:
     from simulation.tissue import TissueSolver, material
 
     liver = material("liver")
     sizes = SIZES[:2] if quick else SIZES
-    rates = {}
+    steps = 10 if quick else 30
+    ours, compiled, labels = {}, {}, {}
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - optional backend
+        numba = None
     for target in sizes:
         mesh = _sphere(target)
         fixed = mesh.points[:, 2] < -40.0
         # tolerance 0: every step runs all its iterations, so the figure does not flatter a body coming to rest
-        ours = TissueSolver(mesh, liver, gravity=(0.0, 0.0, -9.81), fixed=fixed, tolerance_mm=0.0)
-        steps = 10 if quick else 30
-        rate = _steps_per_s(ours.step, steps, reps)
-        rates[mesh.n_tets] = rate
+        solver = TissueSolver(mesh, liver, gravity=(0.0, 0.0, -9.81), fixed=fixed, tolerance_mm=0.0)
+        ours[mesh.n_tets] = solver
+        if numba is not None:
+            compiled[mesh.n_tets] = TissueSolver(mesh, liver, gravity=(0.0, 0.0, -9.81), fixed=fixed,
+                                                 tolerance_mm=0.0, backend="numba")
         peer = NaiveProjectiveDynamics(mesh.points * 1e-3, mesh.tets, fixed, young=liver.young_pa,
                                        density=liver.density_kg_m3)
-        peer_rate = _steps_per_s(peer.step, max(3, steps // 5), max(1, reps // 2))
+        labels[mesh.n_tets] = (target, _steps_per_s(peer.step, max(3, steps // 5), max(1, reps // 2)))
+    rounds = max(reps, 5)
+    rates = _interleaved_rates(ours, steps, rounds)
+    compiled_rates = _interleaved_rates(compiled, steps, reps) if compiled else {}
+    for n_tets, solver in ours.items():
+        target, peer_rate = labels[n_tets]
         goal = {5_000: ">= 60", 20_000: ">= 20"}.get(target, "report")
-        kind = type(ours._factor).__name__.replace("Inverse", "").lower()
-        table.add(f"tissue steps/s, {mesh.n_tets} tets (sphere, {ours.iterations} its, {kind})", rate, peer_rate,
-                  unit="steps/s", peer_name="naive numpy PD (SVD, np.add.at, 5 its)", higher_is_better=True,
-                  note=f"goal {goal}; residual {ours.last_residual:.1e} N")
-        try:
-            import numba  # noqa: F401 - availability check
-        except ImportError:  # pragma: no cover - optional backend
-            continue
-        compiled = TissueSolver(mesh, liver, gravity=(0.0, 0.0, -9.81), fixed=fixed, tolerance_mm=0.0,
-                                backend="numba")
-        table.add(f"tissue steps/s, {mesh.n_tets} tets, numba element kernel", _steps_per_s(compiled.step, steps, reps),
-                  rate, unit="steps/s", peer_name="our numpy backend", higher_is_better=True,
-                  note="same solver, same preconditioner, one thread")
+        kind = type(solver._factor).__name__.replace("Inverse", "").lower()
+        table.add(f"tissue steps/s, {n_tets} tets (sphere, {solver.iterations} its, {kind})", median(rates[n_tets]),
+                  peer_rate, unit="steps/s", peer_name="naive numpy PD (SVD, np.add.at, 5 its)",
+                  higher_is_better=True, note=f"goal {goal}; residual {solver.last_residual:.1e} N")
+        if n_tets in compiled_rates:
+            table.add(f"tissue steps/s, {n_tets} tets, numba element kernel", median(compiled_rates[n_tets]),
+                      median(rates[n_tets]), unit="steps/s", peer_name="our numpy backend", higher_is_better=True,
+                      note="same solver, same preconditioner, one thread")
     counts = sorted(rates)
     if len(counts) > 1:
-        # cost per step per element, largest over smallest mesh: 1 = linear scaling
-        growth = (counts[0] * rates[counts[0]]) / (counts[-1] * rates[counts[-1]])
+        # Scaling from CPU time (time.process_time, BLAS single-threaded): time this process was not scheduled on a
+        # shared machine is not cost.  Per round (all sizes back to back), then the median over rounds.
+        cpu = _interleaved_rates(ours, steps, rounds, clock=time.process_time)
+        per_tet = {c: np.array([1.0 / (r * c) for r in cpu[c]]) for c in counts}
+        for c in counts:
+            table.add(f"tissue CPU time per step per tet, {c} tets", median(per_tet[c]) * 1e9, None, unit="ns",
+                      note=f"median of {rounds} interleaved rounds")
+        growth = median(list(per_tet[counts[-1]] / per_tet[counts[0]]))
         table.add(f"tissue cost per step per tet, {counts[-1]} vs {counts[0]} tets", growth, None, unit="x",
-                  note="1 = linear in elements")
-        # the same over every size: least-squares slope of log(time per step) on log(tets)
-        slope = float(np.polyfit(np.log(counts), np.log([1.0 / rates[c] for c in counts]), 1)[0])
-        table.add(f"tissue cost exponent, {counts[0]}..{counts[-1]} tets", slope, None, unit="",
-                  note="time per step ~ tets^exponent; 1 = linear")
+                  note=f"CPU time; 1 = linear in elements; median of {rounds} interleaved rounds")
+        slopes = [float(np.polyfit(np.log(counts), np.log([1.0 / cpu[c][k] for c in counts]), 1)[0])
+                  for k in range(rounds)]
+        table.add(f"tissue cost exponent, {counts[0]}..{counts[-1]} tets", median(slopes), None, unit="",
+                  note=f"CPU time per step ~ tets^exponent (1 = linear); median of {rounds} rounds, "
+                       f"range {min(slopes):.2f}..{max(slopes):.2f}")
 
 
 def _cut(table: Table, quick: bool, reps: int) -> None:

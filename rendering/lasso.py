@@ -30,8 +30,8 @@ class LassoOverlay:
         self.actor.VisibilityOff()
         renderer.AddViewProp(self.actor)
 
-    def set_points(self, points: Sequence[tuple[float, float]]) -> None:
-        """Show the outline through ``points`` (closed back to the first one)."""
+    def set_points(self, points: Sequence[tuple[float, float]], *, closed: bool = True) -> None:
+        """Show the outline through ``points``, closed back to the first one unless ``closed`` is False (a stroke)."""
         xy = np.asarray(points, dtype=np.float64).reshape(-1, 2)
         if len(xy) < 2:
             self.clear()
@@ -39,7 +39,7 @@ class LassoOverlay:
         xyz = np.column_stack([xy, np.zeros(len(xy))])
         vtk_points = vtkPoints()
         vtk_points.SetData(numpy_to_vtk(xyz, deep=True))
-        ids = np.append(np.arange(len(xy)), 0).astype(np.int64)
+        ids = np.arange(len(xy) + int(closed)).astype(np.int64) % len(xy)
         lines = vtkCellArray()
         lines.SetData(numpy_to_vtkIdTypeArray(np.array([0, len(ids)], np.int64), deep=True),
                       numpy_to_vtkIdTypeArray(ids, deep=True))

@@ -265,6 +265,36 @@ def cut_plane_through_line(renderer: vtkRenderer, start_xy: tuple[float, float],
     return near0, normal / length
 
 
+def blade_through_stroke(renderer: vtkRenderer, stroke_xy: npt.ArrayLike, box_min: npt.ArrayLike,
+                         box_max: npt.ArrayLike) -> tuple[Arr, Arr]:
+    """A scalpel pushed straight into the view along a stroke drawn on the screen: the blade edge's two ends
+    ``(k, 3)`` under every stroke pixel, from in front of the box ``[box_min, box_max]`` (the organ's bounds) to
+    behind it, so the incision goes through the organ's depth exactly under the stroke and nowhere else.
+
+    Raises
+    ------
+    ValueError
+        When no ray of the stroke passes through the box.
+    """
+    xy = np.asarray(stroke_xy, np.float64).reshape(-1, 2)
+    rays = [display_ray(renderer, x, y) for x, y in xy]
+    near = np.array([r[0] for r in rays])
+    direction = np.array([r[1] for r in rays]) - near
+    lo, hi = np.asarray(box_min, np.float64), np.asarray(box_max, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_lo, t_hi = (lo - near) / direction, (hi - near) / direction
+    t_lo = np.where(np.isfinite(t_lo), t_lo, -np.inf)
+    t_hi = np.where(np.isfinite(t_hi), t_hi, np.inf)
+    enter = np.minimum(t_lo, t_hi).max(axis=1)
+    leave = np.maximum(t_lo, t_hi).min(axis=1)
+    hit = leave > np.maximum(enter, 0.0)
+    if not hit.any():
+        raise ValueError("the stroke does not pass over the organ")
+    # one depth range for the whole stroke, so the blade's edge is one straight segment moved along the stroke
+    t0, t1 = max(float(enter[hit].min()), 0.0), float(leave[hit].max())
+    return near + t0 * direction, near + t1 * direction
+
+
 def triangulate_loops(points: npt.ArrayLike, edges: npt.ArrayLike) -> npt.NDArray[np.int64]:
     """Triangles ``(m, 3)`` (indices into ``points``) filling the closed planar loops made of ``edges`` ``(k, 2)``:
     the cap of a cut.  Winding is arbitrary; empty when the edges hold no closed loop."""

@@ -52,8 +52,8 @@ from PySide6.QtWidgets import (
 from app.case import Case, MeshNode, SegmentationNode
 from imaging.mesh import SurfaceMesh
 from rendering.lasso import LassoOverlay
-from rendering.tissue_actor import TissueActors, cut_plane_through_line, drag_target
-from simulation.tissue import PRESETS, CutReport, TissueInputError, TissueSimulation
+from rendering.tissue_actor import TissueActors, blade_through_stroke, cut_plane_through_line, drag_target
+from simulation.tissue import PRESETS, CutReport, TissueInputError, TissueSimulation, carry_over, torn_faces
 
 __all__ = [
     "FIXED_CHOICES",
@@ -75,6 +75,7 @@ SUPINE_GRAVITY = (0.0, 9.81, 0.0)  # LPS: a supine patient's weight pulls poster
 REST_SPEED_MM_S = 0.05  # below this (every node) for REST_FRAMES frames the simulation sleeps
 REST_FRAMES = 20
 MIN_CUT_PIXELS = 6.0
+STROKE_STEP_PIXELS = 4.0  # scalpel stroke samples: dense enough to follow a curve, few enough to cut fast
 GRASP_NODES = 6
 # key, label; the axis selections use the CLI's grammar (simulation.tissue.selection) with the chosen share
 FIXED_CHOICES: list[tuple[str, str]] = [
@@ -391,7 +392,10 @@ class TissuePanel(QWidget):
         self.mode_buttons: dict[str, QToolButton] = {}
         for key, label, tip in (("navigate", "Navigate", "Left drag rotates the camera"),
                                 ("grab", "Grab", "Left drag on the organ grasps and pulls the tissue"),
-                                ("cut", "Cut", "Left drag a line: the organ is cut along it, through the view")):
+                                ("scalpel", "Scalpel", "Left drag draws an incision: the blade goes straight into the "
+                                 "view under the stroke and cuts only where you drew"),
+                                ("cut", "Cut", "Left drag a line: the organ is cut along the whole plane through it, "
+                                 "into the view")):
             button = QToolButton()
             button.setText(label)
             button.setToolTip(tip)
@@ -470,6 +474,7 @@ class TissueTool(QObject):
         self._cut_nodes = np.zeros(0, np.int64)
         self._grasp: dict[str, Any] | None = None
         self._cut_line: dict[str, Any] | None = None
+        self._stroke: list[tuple[float, float]] | None = None
         self._rest_frames = 0
         self._tokens = itertools.count(1)
         self._pending: int | None = None
@@ -720,6 +725,7 @@ class TissueTool(QObject):
         self.actors.organ.set_surface(self._embedding.apply(sim.positions_mm), self._display_faces)
         self._cut_nodes = np.zeros(0, np.int64)
         self._cap_faces = np.zeros((0, 3), np.int64)
+        self._plane_cut_faces: np.ndarray | None = None
         self.step_ms.clear()
         self.frame_ms.clear()
         self._rest_frames = 0
@@ -747,6 +753,7 @@ class TissueTool(QObject):
         self.timer.stop()
         self._grasp = None
         self._cut_line = None
+        self._stroke = None
         self.cut_overlay.clear()
         if self.actors is not None:
             self.actors.remove()
@@ -812,10 +819,8 @@ class TissueTool(QObject):
         assert actors is not None
         shown = self._embedding.apply(sim.positions_mm)
         actors.organ.update_points(shown)
-        if len(self._cut_nodes):
-            actors.cut.update_points(sim.positions_mm[self._cut_nodes])
-        elif len(self._cap_faces):
-            actors.cut.update_points(shown)
+        if len(self._cut_nodes) or len(self._cap_faces):
+            actors.cut.update_points(np.concatenate([shown, sim.positions_mm[self._cut_nodes]]))
         if self._grasp is not None:
             grasp_point = sim.positions_mm[self._grasp["nodes"]].mean(axis=0)
             actors.instrument.show(self._grasp["target"], grasp_point)
@@ -844,8 +849,17 @@ class TissueTool(QObject):
             if self.mode == "cut":
                 self._cut_line = {"start": xy, "end": xy}
                 return True
+            if self.mode == "scalpel":
+                self._stroke = [xy]
+                return True
             return self.begin_grasp(xy)
         if kind == QEvent.Type.MouseMove:
+            if self._stroke is not None:
+                if np.hypot(xy[0] - self._stroke[-1][0], xy[1] - self._stroke[-1][1]) >= STROKE_STEP_PIXELS:
+                    self._stroke.append(xy)
+                    self.cut_overlay.set_points(self._stroke, closed=False)
+                    self.window.three_d.render()
+                return True
             if self._cut_line is not None:
                 self._cut_line["end"] = xy
                 self.cut_overlay.set_points([self._cut_line["start"], xy])
@@ -861,6 +875,11 @@ class TissueTool(QObject):
             line, self._cut_line = self._cut_line, None
             self.cut_overlay.clear()
             self.cut_along(line["start"], xy)
+            return True
+        if self._stroke is not None:
+            stroke, self._stroke = [*self._stroke, xy], None
+            self.cut_overlay.clear()
+            self.incise(stroke)
             return True
         if self._grasp is not None and self._grasp.get("dragging"):
             self.end_drag()
@@ -963,18 +982,67 @@ class TissueTool(QObject):
         self._display_rest, self._display_faces = rest, faces
         self._cap_faces = np.concatenate([self._cap_faces, caps])
         self._embedding = embed_by_side(sim.mesh, sim.positions_mm, rest, side, point, normal)
-        shown = self._embedding.apply(sim.positions_mm)
-        actors.organ.set_surface(shown, faces)
-        if len(self._cap_faces):  # the cap drawn on the fine surface's own cut edges
-            self._cut_nodes = np.zeros(0, np.int64)
-            actors.cut.set_surface(shown, self._cap_faces)
-        else:  # fall back to the tetrahedra's cut faces
-            cut_faces = self.last_cut.cut_faces if self.last_cut is not None else np.zeros((0, 3), np.int64)
-            used, inverse = np.unique(cut_faces, return_inverse=True)
-            self._cut_nodes = used
-            actors.cut.set_surface(sim.positions_mm[used], inverse.reshape(-1, 3))
+        actors.organ.set_surface(self._embedding.apply(sim.positions_mm), faces)
+        # without caps on the fine surface (it missed the plane), the tetrahedra's own cut faces show the cut
+        self._plane_cut_faces = self.last_cut.cut_faces if not len(caps) and self.last_cut is not None else None
+        self._refresh_cut_actor()
         actors.instrument.hide()
         self.window.three_d.render()
+
+    def incise(self, stroke_xy: list[tuple[float, float]]) -> CutReport | None:
+        """A scalpel stroke drawn on the 3-D view: the blade goes straight into the view under the stroke, through
+        the organ's depth, and opens the tissue only there (an incision may stop inside the organ)."""
+        assert self.sim is not None
+        assert self.actors is not None
+        xy = np.asarray(stroke_xy, np.float64).reshape(-1, 2)
+        if len(xy) < 2 or np.linalg.norm(np.diff(xy, axis=0), axis=1).sum() < MIN_CUT_PIXELS:
+            self._say("Draw a longer stroke to cut.")
+            return None
+        sim = self.sim
+        shown = self._embedding.apply(sim.positions_mm)
+        margin = 0.05 * float(np.ptp(shown, axis=0).max())
+        try:
+            starts, ends = blade_through_stroke(self._renderer, xy, shown.min(axis=0) - margin,
+                                                shown.max(axis=0) + margin)
+            self._grasp = None
+            report = sim.cut_swept(starts, ends)
+        except (ValueError, TissueInputError) as exc:
+            self._say(f"No incision: {exc}.")
+            return None
+        self.last_cut = report
+        self._on_gravity(self.panel.gravity_check.isChecked())  # the solver was rebuilt with the initial options
+        # Each fine vertex stays in its element (the two sides of the incision keep their own vertices); the fine
+        # triangles the blade tore are dropped, and the incision's walls show through the slit.
+        before = self._embedding
+        after = carry_over(before, sim.mesh, report.tet_origin, self._display_rest)
+        self._display_faces = self._display_faces[~torn_faces(self._display_faces, before, after)]
+        if len(self._cap_faces):
+            self._cap_faces = self._cap_faces[~torn_faces(self._cap_faces, before, after)]
+        self._embedding = after
+        self._plane_cut_faces = None
+        self.actors.organ.set_surface(after.apply(sim.positions_mm), self._display_faces)
+        self._refresh_cut_actor()
+        self.actors.instrument.hide()
+        self._wake()
+        self._report()
+        self.window.three_d.render()
+        self._say(f"Incision: {report.opened_faces} element faces opened; "
+                  f"{'one piece' if len(report.part_volumes_mm3) == 1 else f'{len(report.part_volumes_mm3)} parts'}.")
+        return report
+
+    def _refresh_cut_actor(self) -> None:
+        """The cut surfaces in their own colour: the caps on the fine surface's plane cuts, the walls of the scalpel
+        incisions and, where a plane cut left no cap, the tetrahedra's cut faces (both on the simulation's nodes)."""
+        sim, actors = self.sim, self.actors
+        assert sim is not None
+        assert actors is not None
+        coarse = sim.incision_faces()
+        if self._plane_cut_faces is not None:
+            coarse = np.concatenate([coarse, self._plane_cut_faces])
+        self._cut_nodes, inverse = np.unique(coarse, return_inverse=True)
+        shown = self._embedding.apply(sim.positions_mm)
+        faces = np.concatenate([self._cap_faces, inverse.reshape(-1, 3) + len(shown)]).astype(np.int64)
+        actors.cut.set_surface(np.concatenate([shown, sim.positions_mm[self._cut_nodes]]), faces)
 
     def _report(self) -> None:
         sim = self.sim
@@ -998,13 +1066,15 @@ class TissueTool(QObject):
 
     def _on_mode(self) -> None:
         self._cut_line = None
+        self._stroke = None
         self.cut_overlay.clear()
         self._update_cursor()
         if self.sim is not None:
             self.window.three_d.render()
 
     def _update_cursor(self) -> None:
-        shapes = {"grab": Qt.CursorShape.OpenHandCursor, "cut": Qt.CursorShape.CrossCursor}
+        shapes = {"grab": Qt.CursorShape.OpenHandCursor, "cut": Qt.CursorShape.CrossCursor,
+                  "scalpel": Qt.CursorShape.CrossCursor}
         shape = shapes.get(self.mode) if self.sim is not None else None
         self._widget.setCursor(shape or Qt.CursorShape.ArrowCursor)
 

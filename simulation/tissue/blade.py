@@ -55,6 +55,9 @@ class SweptCutResult:
         Nodes moved onto the surface; interior faces opened.
     dropped_volume_mm3 : float
         Rest volume of the tetrahedra the snapping flattened onto the surface, dropped from the mesh.
+    tet_origin : numpy.ndarray
+        ``(m_new,)`` tetrahedron of the old mesh each new one is (tetrahedra keep their identity; only their nodes
+        may be copies), so whatever is embedded in an element stays on its side of the incision.
     """
 
     mesh: TetMesh
@@ -64,6 +67,7 @@ class SweptCutResult:
     snapped_nodes: int
     opened_faces: int
     dropped_volume_mm3: float = 0.0
+    tet_origin: IntArr | None = None
 
     def transfer(self, values: Arr) -> Arr:
         """Carry per-node values (velocities, flags) of the old mesh over to the new one."""
@@ -226,6 +230,7 @@ def cut_swept(
     keep = (ratio > (1.0 - MAX_SHRINK)) & ~snapped[tets].all(axis=1)
     dropped_volume = float(vol0[~keep].sum())
     tets = tets[keep]
+    tet_origin = np.nonzero(keep)[0]
 
     # 2. Faces with three snapped nodes whose centre lies on the surface are the incision.
     faces = np.sort(tets[:, _FACES].reshape(-1, 3), axis=1)  # (4m, 3), owner tet = row // 4
@@ -271,4 +276,4 @@ def cut_swept(
     mapped = np.sort(node_origin[boundary], axis=1)
     is_cut = np.array([tuple(f) not in old_boundary for f in mapped], bool) if len(mapped) else np.zeros(0, bool)
     return SweptCutResult(new_mesh, node_origin, moved[node_origin], boundary[is_cut], int(snapped.sum()), opened,
-                          dropped_volume)
+                          dropped_volume, tet_origin)

@@ -36,10 +36,10 @@ __all__ = ["TissueSolver"]
 
 Arr = npt.NDArray[np.float64]
 MM = 1e-3  # metres per millimetre
-# Above this many free nodes "auto" switches from the exact LU (fill, and so cost, superlinear) to the two-level
-# preconditioner (linear cost): the crossover measured here, about 15k tetrahedra (a step at 19k tetrahedra: 38 ms
-# with the LU, 31 ms two-level; at 15k: 25 / 26 ms; at 5k: 8.8 / 11.5 ms).
-TWO_LEVEL_ABOVE_NODES = 3000
+# Above this many free nodes "auto" switches from the exact LU (fill, and so cost per node, grows with the mesh) to the
+# two-level preconditioner (cost per node flat): the crossover measured here in CPU time per solve, 376 ns per node
+# with the LU at 1.2k free nodes, 632 at 2.3k; two-level 584-613 from 3.5k to 9.2k.
+TWO_LEVEL_ABOVE_NODES = 2000
 # Elements per block of the element maths (see TissueSolver._energy_grad): a block's ~30 temporaries (64 kB each)
 # stay in cache, and blocks are few enough that Python's per-block overhead is noise (1024 to 16384 measured).
 ELEMENT_BLOCK = 8192

@@ -4,7 +4,7 @@
 the node count in 3-D (solve 0.3 ms at 1.2k nodes, 2 ms at 3.4k, 13 ms at 8.7k on this machine).
 
 ``two-level``: a symmetric two-level Schwarz preconditioner whose cost is linear in the nodes: exact solves on
-spatial blocks of ~1500 nodes (block Jacobi, recursive coordinate bisection) balanced by a coarse-space correction on
+spatial blocks of ~600 nodes (block Jacobi, recursive coordinate bisection) balanced by a coarse-space correction on
 aggregates of ~32 nodes with a smoothed piecewise-constant prolongation (the smoothed-aggregation idea of Vaněk,
 Mandel & Brezina 1996), so long-wavelength motion, which blocks alone pass on only one block per iteration, is
 resolved at once.  Applied as ``B = C + (I - C A) J (I - A C)`` (C coarse, J blocks): symmetric positive definite,
@@ -63,13 +63,20 @@ def bisect(points: Arr, size: int) -> npt.NDArray[np.int64]:
 class TwoLevelInverse:
     """Symmetric two-level Schwarz approximation of ``A^-1`` (module docstring); linear cost in the nodes."""
 
-    def __init__(self, a: sp.spmatrix, points: Arr, *, block_nodes: int = 1500, aggregate_nodes: int = 32) -> None:
+    def __init__(self, a: sp.spmatrix, points: Arr, *, block_nodes: int = 600, aggregate_nodes: int = 32) -> None:
         a = sp.csr_matrix(a)
         self._a = a
         n = a.shape[0]
+        # Block Jacobi as one LU of A's block-diagonal part (couplings between blocks dropped): SuperLU's ordering
+        # keeps the blocks apart, so this is the blocks' own factors, solved in one call instead of a Python loop
+        # of gathers (1.5x faster at 9k nodes).  Blocks of 600 nodes: the step's accuracy is that of 1500-node
+        # blocks (a dragged liver ball within 0.86 mm of converged steps at 51k tetrahedra either way) at half the
+        # fill per node, which keeps the solve's cost per node flat as the mesh grows.
         blocks = bisect(points, block_nodes)
-        self._blocks = [np.nonzero(blocks == b)[0] for b in range(int(blocks.max()) + 1)]
-        self._block_lu = [_lu(a[idx][:, idx]) for idx in self._blocks]
+        self.n_blocks = int(blocks.max()) + 1
+        coo = a.tocoo()
+        inside = blocks[coo.row] == blocks[coo.col]
+        self._block_lu = _lu(sp.csc_matrix((coo.data[inside], (coo.row[inside], coo.col[inside])), shape=a.shape))
         agg = bisect(points, aggregate_nodes)
         p0 = sp.csr_matrix((np.ones(n), (np.arange(n), agg)), shape=(n, int(agg.max()) + 1))
         # one damped-Jacobi smoothing of the prolongation (omega = 2/3 over the diagonal)
@@ -82,10 +89,7 @@ class TwoLevelInverse:
         return self._p @ self._coarse.solve(np.ascontiguousarray(self._pt @ r))
 
     def _j(self, r: Arr) -> Arr:  # block Jacobi
-        out = np.empty_like(r)
-        for idx, lu in zip(self._blocks, self._block_lu, strict=True):
-            out[idx] = lu.solve(np.ascontiguousarray(r[idx]))
-        return out
+        return self._block_lu.solve(r)
 
     def solve(self, g: Arr) -> Arr:
         """Approximate ``A^-1 g`` for ``g`` of shape ``(3, n)``."""

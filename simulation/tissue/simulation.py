@@ -16,9 +16,9 @@ from imaging.mesh import SurfaceMesh
 from simulation.tissue.blade import cut_swept, swept_surface
 from simulation.tissue.cutting import CutResult, connected_parts, cut_plane
 from simulation.tissue.dynamics import TissueSolver
-from simulation.tissue.embedding import Embedding, embed_points
+from simulation.tissue.embedding import Embedding, carry_over, embed_points, torn_faces
 from simulation.tissue.materials import Material
-from simulation.tissue.tetmesh import TetMesh, TissueInputError
+from simulation.tissue.tetmesh import TetMesh, TissueInputError, boundary_faces
 
 __all__ = ["CutReport", "TissueSimulation"]
 
@@ -36,6 +36,8 @@ class CutReport:
     volume_before_mm3: float
     cut_faces: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros((0, 3), np.int64), repr=False)
     opened_faces: int = 0
+    tet_origin: npt.NDArray[np.int64] | None = field(default=None, repr=False)
+    """For a swept cut, the element of the mesh before the cut each element is (elements keep their identity)."""
 
     @property
     def resected_volume_mm3(self) -> float:
@@ -81,6 +83,10 @@ class TissueSimulation:
         self.solver = TissueSolver(mesh, material, fixed=fixed, **solver_options)  # type: ignore[arg-type]
         self.display = display
         self._embedding: Embedding | None = embed_points(mesh, display.points) if display is not None else None
+        # display triangles torn by swept cuts (they would stretch across the incision's gap)
+        self._torn = np.zeros(len(display.faces) if display is not None else 0, bool)
+        # nodes on the faces swept blades opened, carried through later cuts: the incisions' walls
+        self._incised = np.zeros(mesh.n_points, bool)
         self._grab_nodes = np.zeros(0, np.int64)
         self._grab_offsets = np.zeros((0, 3))
         self._grab_hard = False
@@ -176,6 +182,7 @@ class TissueSimulation:
         solver = TissueSolver(result.mesh, self.material, fixed=fixed, **self._options)  # type: ignore[arg-type]
         solver.set_state(result.transfer(old.positions_mm), result.transfer(old.velocities_mm_s))
         self.solver = solver
+        self._incised = result.transfer(self._incised.astype(np.float64)[:, None])[:, 0] > 0.999
         if self.display is not None:
             self._embedding = embed_points(result.mesh, self.display.points)
         count, labels = connected_parts(result.mesh)
@@ -197,12 +204,16 @@ class TissueSimulation:
         solver = TissueSolver(result.mesh, self.material, fixed=fixed, **self._options)  # type: ignore[arg-type]
         solver.set_state(result.positions_mm, result.transfer(old.velocities_mm_s))
         self.solver = solver
-        if self.display is not None:
-            self._embedding = embed_points(result.mesh, self.display.points)
+        self._incised = result.transfer(self._incised)
+        self._incised[result.cut_faces.ravel()] = True
+        if self.display is not None and self._embedding is not None:
+            before = self._embedding
+            self._embedding = carry_over(before, result.mesh, result.tet_origin, self.display.points)
+            self._torn |= torn_faces(self.display.faces, before, self._embedding)
         count, labels = connected_parts(result.mesh)
         vols = np.bincount(labels, result.mesh.volumes(), minlength=count)
         report = CutReport(0, tuple(sorted(map(float, vols), reverse=True)), old.mesh.volume(), result.cut_faces,
-                           opened_faces=result.opened_faces)
+                           opened_faces=result.opened_faces, tet_origin=result.tet_origin)
         self.cuts.append(report)
         return report
 
@@ -218,15 +229,28 @@ class TissueSimulation:
         used, inverse = np.unique(faces, return_inverse=True)
         return SurfaceMesh(self.positions_mm[used], inverse.reshape(-1, 3), {"source": "tissue cut"})
 
+    def incision_faces(self) -> npt.NDArray[np.int64]:
+        """The walls of every swept-blade incision so far: boundary faces ``(k, 3)`` (node indices) whose three nodes
+        lie on faces a blade opened (none before any incision)."""
+        faces = boundary_faces(self.mesh.tets)
+        return faces[self._incised[faces].all(axis=1)]
+
+    def incision_surface(self) -> SurfaceMesh:
+        """:meth:`incision_faces`, deformed: drawn with :meth:`display_surface` they close the slit it leaves."""
+        used, inverse = np.unique(self.incision_faces(), return_inverse=True)
+        return SurfaceMesh(self.positions_mm[used], inverse.reshape(-1, 3), {"source": "tissue incisions"})
+
     def display_surface(self) -> SurfaceMesh:
         """The fine display surface moved by the embedding (the boundary mesh when none was given).
 
-        After a cut the display vertices are re-embedded in the cut mesh, but display triangles that straddle the
-        cut are not split: use :meth:`surface` to show the cut faces.
+        Across a swept-blade incision each display vertex follows its own side, and the display triangles the blade
+        tore are left out (the slit); :meth:`incision_surface` gives the incision's walls.  After a plane cut the
+        display vertices are re-embedded, but triangles straddling the plane are not split: use :meth:`surface` to
+        show the plane's cut faces.
         """
         if self.display is None or self._embedding is None:
             return self.surface()
-        return SurfaceMesh(self._embedding.apply(self.positions_mm), self.display.faces.copy(),
+        return SurfaceMesh(self._embedding.apply(self.positions_mm), self.display.faces[~self._torn],
                            {**self.display.metadata, "deformed": True})
 
     def volume_mm3(self) -> float:

@@ -200,6 +200,39 @@ def test_drag_and_cut_the_phantom_liver_with_the_mouse(demo_window, qtbot, tmp_p
           f"{np.median(moved[~piece]):.1f} mm")
     assert np.median(moved[piece]) > DRAG_MM  # the piece comes away ...
     assert np.median(moved[~piece]) < 0.25 * DRAG_MM  # ... without dragging the remnant along
+
+    # Scalpel: a stroke from beside the remnant to the middle of its picture opens an incision there only.
+    qtbot.mouseClick(panel.mode_buttons["scalpel"], Qt.MouseButton.LeftButton)
+    qtbot.wait(300)
+    points = tool.actors.organ.points()
+    xy = np.array([[p.x(), p.y()] for p in (_widget_position(window, q) for q in points)], float)
+    s = xy @ along
+    line = xy.mean(axis=0) + (s.min() + 0.3 * np.ptp(s) - xy.mean(axis=0) @ along) * along
+    outside = line - (0.5 * np.ptp(xy @ across) + 20) * across
+    stroke = [QPoint(*np.round(outside + (line - outside) * (k / 12)).astype(int)) for k in range(13)]
+    parts_before = len(tool.last_cut.part_volumes_mm3)
+    volume_before = sim.mesh.volume()
+    organ_faces, cut_faces = tool.actors.organ.n_faces, tool.actors.cut.n_faces
+    QTest.mousePress(widget, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, stroke[0])
+    for p in stroke[1:]:
+        QTest.mouseMove(widget, p)
+    QTest.mouseRelease(widget, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, stroke[-1])
+    incision = tool.last_cut
+    assert incision is not None, panel.status.text()
+    assert incision.opened_faces > 0
+    sim = tool.sim
+    print(f"incision: {incision.opened_faces} element faces opened, {organ_faces - tool.actors.organ.n_faces} fine "
+          f"triangles torn, parts {len(incision.part_volumes_mm3)} (before {parts_before})")
+    assert len(incision.part_volumes_mm3) == parts_before  # it stopped inside the liver: nothing came off
+    assert sum(incision.part_volumes_mm3) == pytest.approx(volume_before, rel=0.01)
+    assert tool.actors.organ.n_faces < organ_faces  # the fine surface is slit along the stroke ...
+    assert tool.actors.cut.n_faces > cut_faces  # ... and the incision's walls are drawn
+    shown = tool.actors.organ.points()
+    assert np.allclose(shown, tool._embedding.apply(sim.positions_mm))
+    qtbot.wait(500)  # it keeps simulating
+    assert np.isfinite(sim.positions_mm).all()
+    if os.environ.get("SURGITWIN_SHOTS"):
+        _save_view(window, os.path.join(os.environ["SURGITWIN_SHOTS"], "tissue-incision.png"))
     tool.stop()
     assert tool.sim is None
     assert tool.actors is None

@@ -112,3 +112,41 @@ def test_bad_blades_are_refused(ball) -> None:
         cut_swept(ball, swept_surface(starts + away, ends + away))
     with pytest.raises(TissueInputError, match=r"\(k, 3, 3\)"):
         cut_swept(ball, np.zeros((2, 3)))
+
+
+def test_the_display_surface_opens_along_the_incision_without_stretched_triangles(ball) -> None:
+    fine = trimesh.creation.icosphere(4, radius=R - 0.5)  # 4x finer than the ball's own boundary
+    display = SurfaceMesh(np.asarray(fine.vertices), np.asarray(fine.faces))
+    fixed = ball.points[:, 1] > 0.8 * R
+    sim = TissueSimulation(ball, material("liver"), fixed=fixed, iterations=6, display=display)
+    before = sim.display_surface()
+    sim.cut_swept(*blade_stroke(0.0))
+    sim.grab((20.0, -30.0, 0.0), radius_mm=8.0, hard=True)
+    sim.drag((35.0, -30.0, 0.0))
+    sim.step(30)
+    after = sim.display_surface()
+    torn = len(before.faces) - len(after.faces)
+    assert torn > 10  # the blade's trace on the surface
+    # the torn triangles are those crossing the blade's half plane (x = 4, y < 0) at rest, and others within an
+    # element of it (the blade snaps the elements' nodes onto it; a display vertex stays with its element)
+    rest = display.points[display.faces]
+    crosses = (rest[:, :, 0].min(axis=1) < 4.0) & (rest[:, :, 0].max(axis=1) > 4.0) & (rest[:, :, 1].max(axis=1) < 0)
+    kept = {tuple(f) for f in after.faces.tolist()}
+    gone = np.array([tuple(f) not in kept for f in display.faces.tolist()])
+    assert gone[crosses].mean() > 0.5  # the slit follows the blade (a crossing triangle whose corners sit in
+    # elements of one side stays: it does not stretch)
+    near = (np.abs(rest[:, :, 0] - 4.0).min(axis=1) < ball.mean_edge_length()) & (rest[:, :, 1].min(axis=1) < 2.0)
+    assert not gone[~near].any()
+    # no display triangle stretches across the opened gap: edges stay within 2x their rest length
+    def edge_ratio(points, faces):
+        a, b = points[faces], np.roll(points[faces], 1, axis=1)
+        return np.linalg.norm(a - b, axis=2) / np.linalg.norm(display.points[faces] - np.roll(display.points[faces], 1,
+                                                                                             axis=1), axis=2)
+    assert edge_ratio(after.points, after.faces).max() < 2.5  # 3.7 with the torn ones kept
+    # the vertices either side follow their own side: the flap (x > 4) moved towards +x, the other side did not
+    moved = after.points - display.points
+    flap = (display.points[:, 0] > 6.0) & (display.points[:, 1] < -20.0) & (np.abs(display.points[:, 2]) < 20.0)
+    other = (display.points[:, 0] < 2.0) & (display.points[:, 1] < -20.0) & (np.abs(display.points[:, 2]) < 20.0)
+    assert np.median(moved[flap, 0]) - np.median(moved[other, 0]) > 2.0
+    walls = sim.incision_surface()
+    assert len(walls.faces) >= len(sim.cuts[-1].cut_faces) > 0

@@ -6,7 +6,6 @@ LPS millimetres; the slice follows the camera's focal point, so moving through t
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping
 
 import numpy as np
@@ -29,6 +28,7 @@ import rendering.vtk_init  # noqa: F401  (registers the OpenGL and font back end
 from imaging.volume import Volume
 from rendering.orientation import SliceOrientation, ViewAxes
 from rendering.vtk_convert import image_placement_matrix, volume_to_image_data
+from rendering.weak_callbacks import weak_callback
 
 __all__ = ["SliceView", "label_outline", "nice_length"]
 
@@ -75,8 +75,7 @@ class SliceView:
         self._title.SetInput(orientation.label)
         self._scale_bar = self._make_scale_bar()
         # weakly: an observer holding the view would keep it (through VTK, unseen by Python's collector) forever
-        view = weakref.ref(self)
-        self.renderer.AddObserver("StartEvent", lambda *_: view() is not None and view()._place_scale_bar())
+        self.renderer.AddObserver("StartEvent", weak_callback(self._place_scale_bar, pass_arguments=False))
 
     # --- text ---------------------------------------------------------------------------------------------------
     def _make_text(self, x: float, y: float, *, align_right: bool, size: int) -> vtkTextActor:

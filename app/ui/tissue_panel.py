@@ -718,14 +718,21 @@ class TissueTool(QObject):
         self.actors = TissueActors(self._renderer, colour, instrument_radius_mm=max(1.5, 0.3 * edge))
         from simulation.tissue import embed_points
 
-        rest = sim.display.points if sim.display is not None else sim.surface().points
-        self._display_faces = sim.display.faces if sim.display is not None else sim.surface().faces
-        self._display_rest = rest
-        self._embedding = embed_points(sim.mesh, rest)
+        if sim.display is not None and sim.display_embedding is not None:
+            # the simulation's own embedding: after incisions (e.g. made in VR) each vertex keeps its side, and the
+            # triangles the blade tore stay out
+            self._display_rest, self._embedding = sim.display.points, sim.display_embedding
+            self._display_faces = sim.display_surface().faces
+        else:
+            surface = sim.surface()
+            self._display_rest, self._display_faces = surface.points, surface.faces
+            self._embedding = embed_points(sim.mesh, surface.points)
         self.actors.organ.set_surface(self._embedding.apply(sim.positions_mm), self._display_faces)
         self._cut_nodes = np.zeros(0, np.int64)
         self._cap_faces = np.zeros((0, 3), np.int64)
         self._plane_cut_faces: np.ndarray | None = None
+        if len(sim.incision_faces()):
+            self._refresh_cut_actor()
         self.step_ms.clear()
         self.frame_ms.clear()
         self._rest_frames = 0

@@ -6,8 +6,6 @@ Mouse and keyboard handling lives here; :class:`~rendering.slice_view.SliceView`
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent, QMouseEvent, QWheelEvent
@@ -20,6 +18,7 @@ from rendering.clipping import Clipping, ClippingBoxWidget, ClipPlane
 from rendering.orientation import SliceOrientation
 from rendering.scene3d import Scene3D
 from rendering.slice_view import SliceView
+from rendering.weak_callbacks import weak_callback
 
 __all__ = ["SlicePanel", "ThreeDPanel", "ViewPanel"]
 
@@ -316,18 +315,6 @@ class SlicePanel(ViewPanel):
         self.slice_changed.emit()
 
 
-def _weak_callback(method):
-    """A callable that calls bound ``method`` while its object lives (and does nothing after)."""
-    ref = weakref.WeakMethod(method)
-
-    def call(*args):
-        bound = ref()
-        if bound is not None:
-            bound(*args)
-
-    return call
-
-
 class ThreeDPanel(ViewPanel):
     """The 3-D view: trackball camera (left rotate, middle pan, right/wheel zoom), models, volume rendering,
     clipping planes and box, orientation marker.
@@ -352,15 +339,15 @@ class ThreeDPanel(ViewPanel):
         self.vtk_widget.SetInteractorStyle(style)
         # VTK keeps its observers alive and Python's collector cannot see through them: bound methods would tie
         # the panel (and its X connection) to the interactor style for good. Weak ones let both go.
-        style.AddObserver("StartInteractionEvent", _weak_callback(self._interaction_started))
-        style.AddObserver("EndInteractionEvent", _weak_callback(self._interaction_ended))
+        style.AddObserver("StartInteractionEvent", weak_callback(self._interaction_started))
+        style.AddObserver("EndInteractionEvent", weak_callback(self._interaction_ended))
         self._settle = QTimer(self)
         self._settle.setSingleShot(True)
         self._settle.setInterval(self.LOD_SETTLE_MS)
         self._settle.timeout.connect(self._interaction_settled)
         self._clip_planes: tuple[ClipPlane, ...] = ()
         self.clip_box = ClippingBoxWidget(self.render_window.GetInteractor(), self.scene.renderer,
-                                          on_change=_weak_callback(self._apply_clipping_from_box))
+                                          on_change=weak_callback(self._apply_clipping_from_box))
         self.vtk_widget.setToolTip("3D: left drag = rotate, middle drag = pan, right drag / wheel = zoom, "
                                    "double-click = maximise")
 

@@ -265,6 +265,24 @@ def _follow(
         raise PacsOperationError(f"PACS {node.describe()}: the {what} failed ({detail}); nothing was kept")
 
 
+def _retrieve_each(
+    node: DimseNode,
+    assoc: Association,
+    study_uid: str,
+    series_uids: Sequence[str],
+    stage: Staging,
+    reporter: ProgressReporter,
+    cancel: CancelToken | None,
+    what: str,
+    send: Callable[[Dataset], Iterator[tuple[Dataset, Dataset | None]]],
+) -> None:
+    """One C-GET/C-MOVE request per series (the whole study when none are named), progress shared out evenly."""
+    targets: list[str | None] = list(series_uids) or [None]
+    for i, series_uid in enumerate(targets):
+        sub = reporter.sub(i / len(targets), (i + 1) / len(targets))
+        _follow(node, assoc, send(_identifier(study_uid, series_uid)), stage, sub, cancel, what)
+
+
 def get_into(
     node: DimseNode,
     stage: Staging,
@@ -282,14 +300,11 @@ def get_into(
         ae.add_requested_context(cx.abstract_syntax, _TRANSFER_SYNTAXES)
         roles.append(build_role(cx.abstract_syntax, scp_role=True))
     handlers = [(evt.EVT_C_STORE, _store_handler(stage, cancel))]
-    targets = list(series_uids) or [None]
     reporter = ProgressReporter(progress, cancel)
     with _association(node, ae, ext_neg=roles, evt_handlers=handlers) as assoc:
         _check_context(node, assoc, StudyRootQueryRetrieveInformationModelGet, "C-GET")
-        for i, series_uid in enumerate(targets):
-            sub = reporter.sub(i / len(targets), (i + 1) / len(targets))
-            responses = assoc.send_c_get(_identifier(study_uid, series_uid), StudyRootQueryRetrieveInformationModelGet)
-            _follow(node, assoc, responses, stage, sub, cancel, "C-GET")
+        _retrieve_each(node, assoc, study_uid, series_uids, stage, reporter, cancel, "C-GET",
+                       lambda identifier: assoc.send_c_get(identifier, StudyRootQueryRetrieveInformationModelGet))
     return stage.count
 
 
@@ -325,15 +340,12 @@ def move_into(
     try:
         ae = _make_ae(node)
         ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
-        targets = list(series_uids) or [None]
         reporter = ProgressReporter(progress, cancel)
         with _association(node, ae) as assoc:
             _check_context(node, assoc, StudyRootQueryRetrieveInformationModelMove, "C-MOVE")
-            for i, series_uid in enumerate(targets):
-                sub = reporter.sub(i / len(targets), (i + 1) / len(targets))
-                responses = assoc.send_c_move(_identifier(study_uid, series_uid), node.destination_ae,
-                                              StudyRootQueryRetrieveInformationModelMove)
-                _follow(node, assoc, responses, stage, sub, cancel, "C-MOVE")
+            _retrieve_each(node, assoc, study_uid, series_uids, stage, reporter, cancel, "C-MOVE",
+                           lambda identifier: assoc.send_c_move(identifier, node.destination_ae,
+                                                                StudyRootQueryRetrieveInformationModelMove))
     finally:
         server.shutdown()
     return stage.count

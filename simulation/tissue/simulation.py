@@ -229,6 +229,11 @@ class TissueSimulation:
         used, inverse = np.unique(faces, return_inverse=True)
         return SurfaceMesh(self.positions_mm[used], inverse.reshape(-1, 3), {"source": "tissue cut"})
 
+    @property
+    def display_embedding(self) -> Embedding | None:
+        """How the display surface's vertices hang in the elements (None without a display surface)."""
+        return self._embedding
+
     def incision_faces(self) -> npt.NDArray[np.int64]:
         """The walls of every swept-blade incision so far: boundary faces ``(k, 3)`` (node indices) whose three nodes
         lie on faces a blade opened (none before any incision)."""

@@ -40,12 +40,14 @@ from app.ui.planning_panel import install_planning_panel
 from app.ui.preferences import install_preferences
 from app.ui.ruler_tool import install_ruler_tool
 from app.ui.segment_editor import install_segment_editor
+from app.ui.segmentation_import import install_segmentation_import
 from app.ui.series_browser import case_from_volume, install_series_browser, volume_case_name
 from app.ui.tasks import TaskRunner
 from app.ui.tissue_panel import install_tissue_panel
 from app.ui.views import SlicePanel, ThreeDPanel, ViewPanel
 from app.ui.volume_panel import install_volume_panel
 from app.ui.vr_session import install_vr_action
+from imaging.dicom_outputs import is_dicom_segmentation
 from imaging.mesh import SurfaceMesh
 from rendering.orientation import SliceOrientation
 from rendering.scene3d import CAMERA_VIEWS
@@ -230,6 +232,7 @@ class MainWindow(QMainWindow):
         self.preferences = install_preferences(self)
         self.exports = install_exports(self)
         install_pacs_browser(self)  # File > Query/Retrieve from PACS…
+        install_segmentation_import(self)  # File > Import DICOM SEG / RTSTRUCT…
         install_vr_action(self)  # View > Enter VR
 
     # --- construction ---------------------------------------------------------------------------------------------
@@ -536,7 +539,8 @@ class MainWindow(QMainWindow):
     def open_path(self, path: str | Path) -> None:
         """Open a DICOM folder, an image file or a case bundle (folder or .zip) in the background.
 
-        A surface file (STL, OBJ, PLY, VTP) is added to the current case instead of replacing it.
+        A surface file (STL, OBJ, PLY, VTP) is added to the current case instead of replacing it, and so is a DICOM SEG
+        or RTSTRUCT file while an image is open (onto the shown image).
         """
         path = Path(path)
         if not path.exists():
@@ -545,6 +549,9 @@ class MainWindow(QMainWindow):
             return
         if path.is_file() and path.suffix.lower() in MODEL_SUFFIXES:
             self.import_model(path)
+            return
+        if path.is_file() and self.case.volumes and is_dicom_segmentation(path):
+            self.segmentation_import.import_file(path)  # onto the shown image, not a new case
             return
         if not self._confirm_discard():
             return
@@ -598,6 +605,9 @@ class MainWindow(QMainWindow):
         self._task_ended()
         if isinstance(result, ImportedModel):
             self.add_model(result)
+            return
+        if hasattr(result, "apply_to"):  # a result that adds itself to the case (e.g. an imported segmentation)
+            result.apply_to(self)
             return
         if not isinstance(result, Case):
             return

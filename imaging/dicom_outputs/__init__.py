@@ -17,6 +17,7 @@ from .importing import (
     ImportedSegment,
     ImportedSegmentation,
     import_dicom_segmentation,
+    is_dicom_segmentation,
     read_rtstruct,
     read_segmentation,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "SegmentInfo",
     "SourceSeries",
     "import_dicom_segmentation",
+    "is_dicom_segmentation",
     "read_rtstruct",
     "read_segmentation",
     "read_source_series",

@@ -402,6 +402,16 @@ def read_rtstruct(
     return ImportedSegmentation(Volume.from_geometry(out, geometry, {"modality": "SEG"}), segments, warnings)
 
 
+def is_dicom_segmentation(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a DICOM SEG or RTSTRUCT file (its header alone is read; False for anything else)."""
+    try:
+        header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID"])
+    except Exception:  # any unreadable file is simply not one
+        return False
+    sop_class = str(header.get("SOPClassUID", ""))
+    return sop_class == RTSTRUCT_SOP_CLASS or sop_class in SEG_SOP_CLASSES
+
+
 def import_dicom_segmentation(
     path: str | os.PathLike[str], geometry: VolumeGeometry, *, frame_of_reference_uid: str | None = None
 ) -> ImportedSegmentation:

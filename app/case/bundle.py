@@ -64,6 +64,8 @@ def _node_entry(node: Node, folder: Path) -> dict[str, Any]:
     if isinstance(node, VolumeNode):
         entry["file"] = f"volumes/{node.id}.nrrd"
         entry["window_level"] = list(node.window_level)
+        if node.volume_rendering is not None:
+            entry["volume_rendering"] = node.volume_rendering
         entry["metadata"] = _jsonable(node.volume.metadata)
         write_image(node.volume, folder / entry["file"], compress=True)
     elif isinstance(node, SegmentationNode):
@@ -239,7 +241,8 @@ def _read_node(entry: dict[str, Any], folder: Path) -> Node:
     kind, common = entry["kind"], {"node_id": entry["id"], "visible": bool(entry.get("visible", True))}
     if kind == "volume":
         volume = read_image(folder / entry["file"], metadata=entry.get("metadata", {}))
-        return VolumeNode(volume, entry["name"], window_level=tuple(entry["window_level"]), **common)
+        return VolumeNode(volume, entry["name"], window_level=tuple(entry["window_level"]),
+                          volume_rendering=entry.get("volume_rendering"), **common)
     if kind == "segmentation":
         labelmap = read_image(folder / entry["file"], metadata={"modality": "SEG"})
         segments = [Segment(s["name"], tuple(s["color"]), s["label_value"], s.get("visible", True),

@@ -8,6 +8,7 @@ redraw only what they must.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -88,6 +89,9 @@ class VolumeNode(Node):
         Voxels and geometry.
     window_level : tuple of float, optional
         ``(width, centre)`` of the display window; defaults by modality (CT soft tissue 400/40).
+    volume_rendering : dict, optional
+        How the image is volume rendered (JSON-ready; written by the views, kept with the case): ``visible``,
+        ``transfer_function`` (the preset format) and ``shift``.
     """
 
     kind = "volume"
@@ -98,12 +102,14 @@ class VolumeNode(Node):
         name: str = "Volume",
         *,
         window_level: tuple[float, float] | None = None,
+        volume_rendering: dict[str, Any] | None = None,
         node_id: str | None = None,
         visible: bool = True,
     ) -> None:
         super().__init__(name, node_id=node_id, visible=visible)
         self._volume = volume
         self._window_level = self._check_window(window_level or self.default_window_level(volume))
+        self._volume_rendering = self._check_rendering(volume_rendering)
 
     @staticmethod
     def default_window_level(volume: Volume) -> tuple[float, float]:
@@ -141,6 +147,26 @@ class VolumeNode(Node):
         value = self._check_window(value)
         if value != self._window_level:
             self._window_level = value
+            self.changed.emit("display")
+
+    @staticmethod
+    def _check_rendering(value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise ValueError(f"volume rendering settings must be a mapping, got {type(value).__name__}")
+        return json.loads(json.dumps(value))  # a JSON-ready copy: what is saved is what was set
+
+    @property
+    def volume_rendering(self) -> dict[str, Any] | None:
+        """How the image is volume rendered (see the class notes); None until a view sets it."""
+        return None if self._volume_rendering is None else dict(self._volume_rendering)
+
+    @volume_rendering.setter
+    def volume_rendering(self, value: dict[str, Any] | None) -> None:
+        value = self._check_rendering(value)
+        if value != self._volume_rendering:
+            self._volume_rendering = value
             self.changed.emit("display")
 
 

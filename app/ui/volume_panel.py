@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.case import VolumeNode
 from app.ui.docks import add_right_dock
 from imaging.volume import Volume
 from rendering.clipping import AXES, ClippingError, axis_plane
@@ -341,6 +342,8 @@ class VolumePanel(QWidget):
         self.volume: Volume | None = None
         self._base: TransferFunction = load_preset("ct_angio")
         self._shift = 0.0
+        self.node: VolumeNode | None = None  # where the settings are kept (they are saved with the case)
+        self._restoring = False
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -416,23 +419,57 @@ class VolumePanel(QWidget):
         self.set_volume(None)
 
     # --- the volume -----------------------------------------------------------------------------------------------
-    def set_volume(self, volume: Volume | None) -> None:
-        """Render ``volume`` (None: nothing to render); picks the MR preset for an MR image."""
+    def set_volume(self, volume: Volume | None, node: VolumeNode | None = None) -> None:
+        """Render ``volume`` (None: nothing to render) with the settings kept in its case ``node`` when it has some;
+        otherwise the MR preset for an MR image."""
         if volume is self.volume and volume is not None:
             return
-        self.volume = volume
+        self.volume, self.node = volume, node
         self.show_check.setEnabled(volume is not None)
         self.editor.set_histogram(volume)
-        if volume is not None:
-            modality = "MR" if str(volume.metadata.get("modality", "")).upper() == "MR" else "CT"
-            if modality != self._base.modality:
-                self.apply_preset("mr_default" if modality == "MR" else "ct_angio")
-        if volume is None:
-            if self.scene.has_volume_rendering:
-                self.scene.set_volume(None)
-        elif self.show_check.isChecked():
-            self._push_volume()
+        saved = node.volume_rendering if node is not None else None
+        self._restoring = True
+        try:
+            if saved is not None and self._restore(saved):
+                pass
+            elif volume is not None:
+                modality = "MR" if str(volume.metadata.get("modality", "")).upper() == "MR" else "CT"
+                if modality != self._base.modality:
+                    self.apply_preset("mr_default" if modality == "MR" else "ct_angio")
+            if volume is None:
+                if self.scene.has_volume_rendering:
+                    self.scene.set_volume(None)
+            elif self.show_check.isChecked() and not (self.scene.has_volume_rendering
+                                                      and self.scene.volume_rendering.volume is volume):
+                self._push_volume()
+        finally:
+            self._restoring = False
         self._render()
+
+    def _restore(self, saved: dict) -> bool:
+        """Take the saved settings (False, keeping the current ones, when they do not read)."""
+        try:
+            base = TransferFunction.from_dict(saved["transfer_function"])
+            shift = float(saved.get("shift", 0.0))
+        except (KeyError, TypeError, ValueError) as exc:
+            self.message.setText(f"The saved volume rendering could not be used ({exc}); showing the preset.")
+            return False
+        self._base, self._shift = base, shift
+        self.shift_slider.blockSignals(True)
+        self.shift_slider.setValue(round(shift))
+        self.shift_slider.blockSignals(False)
+        self.shift_label.setText(f"{shift:+.0f}" if shift else "0")
+        self.editor.set_transfer_function(self.transfer_function, fit_range=True)
+        self._sync_preset_combo()
+        self.show_check.setChecked(bool(saved.get("visible", False)))
+        self._apply_transfer_function()
+        return True
+
+    def _store(self) -> None:
+        """Keep the settings on the case's node (an edit of the case, saved with it)."""
+        if self.node is not None and not self._restoring:
+            self.node.volume_rendering = {"visible": self.show_check.isChecked(), "shift": self._shift,
+                                          "transfer_function": self._base.to_dict()}
 
     def _push_volume(self) -> None:
         try:
@@ -455,6 +492,7 @@ class VolumePanel(QWidget):
                 vr.set_visible(True)
         elif self.scene.has_volume_rendering:
             self.scene.volume_rendering.set_visible(False)
+        self._store()
         self._render()
 
     # --- transfer function ----------------------------------------------------------------------------------------
@@ -505,6 +543,7 @@ class VolumePanel(QWidget):
         self.preset_combo.setCurrentIndex(index if index >= 0 else self.preset_combo.count() - 1)
 
     def _apply_transfer_function(self) -> None:
+        self._store()
         if self.scene.has_volume_rendering:
             self.scene.volume_rendering.set_transfer_function(self.transfer_function)
             self._render()
@@ -580,7 +619,7 @@ def install_volume_panel(window) -> VolumePanel:
             return
         controller = getattr(win, "controller", None)
         node = controller.displayed_volume if controller is not None else None
-        volume_panel.set_volume(node.volume if node is not None else None)
+        volume_panel.set_volume(node.volume if node is not None else None, node)
 
     def watch(case) -> None:
         for old in watched:

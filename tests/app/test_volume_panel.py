@@ -207,3 +207,32 @@ def test_the_window_dock_follows_the_demo_volume_and_v_toggles_it(demo_window, q
     qtbot.keyClick(demo_window.three_d.vtk_widget, Qt.Key.Key_V)
     assert not panel.scene.volume_rendering.visible
     assert not demo_window.volume_action.isChecked()
+
+
+def test_volume_rendering_settings_are_saved_with_the_case(demo_window, qtbot, tmp_path):
+    window = demo_window
+    panel = window.volume_panel
+    node = window.case.volumes[0]
+    assert node.volume_rendering is None  # nothing chosen yet: nothing written into the case
+    panel.set_volume_visible(True)
+    panel.apply_preset("ct_bone")
+    panel.set_shift(120.0)
+    saved = node.volume_rendering
+    assert saved["visible"] is True
+    assert saved["shift"] == 120.0
+    assert saved["transfer_function"]["name"] == panel._base.name
+    bundle = tmp_path / "case"
+    assert window.save_to(bundle)
+    panel.apply_preset("ct_angio")  # what the window shows now differs from the saved case
+    panel.set_volume_visible(False)
+    window.open_path(bundle)
+    qtbot.waitUntil(lambda: not window.tasks.busy and window.case.volumes
+                    and window.case.volumes[0] is not node, timeout=30000)
+    qtbot.waitUntil(lambda: panel.node is window.case.volumes[0], timeout=5000)
+    assert panel.show_check.isChecked()
+    assert panel.scene.volume_rendering.visible
+    assert panel.scene.volume_rendering.volume is window.case.volumes[0].volume
+    assert panel._base.name == saved["transfer_function"]["name"]
+    assert panel.transfer_function == panel._base.shifted(120.0)
+    assert panel.shift_slider.value() == 120
+    assert window.case.volumes[0].volume_rendering == saved

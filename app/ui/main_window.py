@@ -33,6 +33,7 @@ from app.ui.case_controller import CaseController
 from app.ui.data_panel import DataPanel
 from app.ui.exports import install_exports
 from app.ui.flow_panel import install_flow_panel
+from app.ui.markup_drag import install_markup_dragger
 from app.ui.markup_tools import install_markup_tools
 from app.ui.markups_table import install_markups_table
 from app.ui.pacs_browser import install_pacs_browser
@@ -223,6 +224,7 @@ class MainWindow(QMainWindow):
         self.segment_editor = install_segment_editor(self)
         self.ruler_tool = install_ruler_tool(self)
         self.markup_tools = install_markup_tools(self)
+        install_markup_dragger(self)  # placed points can be dragged on the slices
         self.markups_table = install_markups_table(self)
         self.planning_tool = install_planning_panel(self)
         install_tissue_panel(self)

@@ -126,11 +126,13 @@ def set_plan_data_undoable(window, node: PlanNode, data: dict[str, Any], descrip
 
 
 # --- measurements -----------------------------------------------------------------------------------------------
-def _angle_data(points: list[np.ndarray]) -> dict[str, Any]:
+def angle_data(points: list[np.ndarray]) -> dict[str, Any]:
+    """An angle markup's data from its three points (LPS mm): the points and the angle at the middle one."""
     return {"points_lps": [[float(v) for v in p] for p in points], "angle_deg": angle_deg(*points)}
 
 
-def _curve_data(points: list[np.ndarray]) -> dict[str, Any]:
+def curve_data(points: list[np.ndarray]) -> dict[str, Any]:
+    """A closed curve's data from its points (LPS mm): the points, the enclosed area and the perimeter."""
     return {"points_lps": [[float(v) for v in p] for p in points], "area_mm2": closed_curve_area_mm2(points),
             "perimeter_mm": closed_curve_length_mm(points)}
 
@@ -561,7 +563,7 @@ class MarkupTools(QObject):
     def _finish_angle(self, points: list[np.ndarray]) -> None:
         self.display.clear_drawing("_angle")
         try:
-            data = _angle_data(points)
+            data = angle_data(points)
         except ValueError as exc:
             self.window.status_label.setText(f"Angle not placed: {exc}.")
         else:
@@ -572,7 +574,7 @@ class MarkupTools(QObject):
 
     def _finish_curve(self, points: list[np.ndarray]) -> None:
         self.display.clear_drawing("_curve")
-        data = _curve_data(points)
+        data = curve_data(points)
         number = sum(1 for n in self.window.case.plans if n.plan_type == CLOSED_CURVE) + 1
         node = add_node_undoable(self.window, PlanNode(f"Curve {number}", CLOSED_CURVE, data), "Add closed curve")
         self.window.status_label.setText(f"{node.name}: {markup_summary(node)}")

@@ -845,12 +845,14 @@ class SegmentEditor(QObject):
             self._update_grow_range()
         for outline in self.outlines.values():
             outline.hide()
-        cursor = Qt.CursorShape.CrossCursor if self._mouse_mode() else Qt.CursorShape.ArrowCursor
+        cursor = Qt.CursorShape.CrossCursor if self.mouse_mode else Qt.CursorShape.ArrowCursor
         for widget in self._widgets:
             widget.setCursor(cursor)
         self._schedule_preview()
 
-    def _mouse_mode(self) -> str | None:
+    @property
+    def mouse_mode(self) -> str | None:
+        """How the active tool uses the mouse in the views (None: it does not)."""
         return next((mouse for key, _l, _t, mouse in TOOLS if key == self.tool), None)
 
     def edit_mask(self) -> EditMask | None:
@@ -1197,7 +1199,7 @@ class SegmentEditor(QObject):
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
         """Take left-button input in the slice views while a painting or seeding tool is active."""
-        mode = self._mouse_mode()
+        mode = self.mouse_mode
         if mode == "scissors" and obj in self._lasso_panels:
             return self._scissors_event(self._lasso_panels[obj], obj, event)
         panel = self._widgets.get(obj)

@@ -229,3 +229,48 @@ def test_a_ruler_shows_in_3d_and_is_undone_with_ctrl_z(demo_window):
     _press_key(window, panel.vtk_widget, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert not _plans(window, "ruler")
     assert ruler.id not in window.markup_display.layer_3d
+
+
+def test_placed_points_are_dragged_on_the_slice_and_the_move_is_one_undo_step(demo_window, qtbot):
+    window = demo_window
+    panel = window.axial
+    panel.zoom(2.0)
+    c = _centre(panel)
+    a, b = c + np.array([60.0, 0.0, 0.0]), c + np.array([0.0, 60.0, 0.0])
+    _press_key(window, panel.vtk_widget, Qt.Key.Key_G)
+    for p in (a, c, b):
+        _click(panel, p)
+    _press_key(window, panel.vtk_widget, Qt.Key.Key_Escape)  # the tool off: plain clicks again
+    window.markup_tools.set_tool(None)
+    angle = _plans(window, "angle")[0]
+    assert angle.data["angle_deg"] == pytest.approx(90.0, abs=0.5)
+    crosshair_before = np.asarray(panel.view.renderer.GetActiveCamera().GetFocalPoint())
+    # Drag the arm's end at b round to 45 degrees from the other arm: the angle follows while the button is held.
+    target = c + 60.0 * np.array([np.cos(np.radians(45.0)), np.sin(np.radians(45.0)), 0.0])
+    start, end = _pos(panel, angle.data["points_lps"][2]), _pos(panel, target)
+    widget = panel.vtk_widget
+    QTest.mousePress(widget, Qt.MouseButton.LeftButton, NO, start + QPoint(3, -2))  # near the point is enough
+    for k in range(1, 6):
+        QTest.mouseMove(widget, start + (end - start) * (k / 5))
+    assert angle.data["angle_deg"] == pytest.approx(45.0, abs=1.0)  # live
+    QTest.mouseRelease(widget, Qt.MouseButton.LeftButton, NO, end)
+    assert angle.data["angle_deg"] == pytest.approx(45.0, abs=1.0)
+    assert np.allclose(angle.data["points_lps"][1], _plans(window, "angle")[0].data["points_lps"][1])  # vertex kept
+    assert np.allclose(np.asarray(panel.view.renderer.GetActiveCamera().GetFocalPoint()), crosshair_before)
+    assert window.markups_table.table.item(0, 2).text() == f"{angle.data['angle_deg']:.1f}°"
+    # A click away from every point still moves the crosshair, not a point.
+    before = angle.data
+    _click(panel, c + np.array([-40.0, -40.0, 0.0]))
+    assert angle.data == before
+    # Ctrl+Z puts the point back where it was placed, in one step; Ctrl+Y moves it again.
+    _press_key(window, panel.vtk_widget, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert angle.data["angle_deg"] == pytest.approx(90.0, abs=0.5)
+    _press_key(window, panel.vtk_widget, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert angle.data["angle_deg"] == pytest.approx(45.0, abs=1.0)
+    # A ruler's end is dragged the same way and its length follows.
+    ruler = window.ruler_tool.add_ruler(c, c + np.array([50.0, 0.0, 0.0]))
+    start, end = _pos(panel, ruler.data["p2_lps"]), _pos(panel, c + np.array([30.0, 0.0, 0.0]))
+    QTest.mousePress(widget, Qt.MouseButton.LeftButton, NO, start)
+    QTest.mouseMove(widget, end)
+    QTest.mouseRelease(widget, Qt.MouseButton.LeftButton, NO, end)
+    assert ruler.data["length_mm"] == pytest.approx(30.0, abs=1.0)

@@ -30,7 +30,7 @@ from rendering.orientation import SliceOrientation, ViewAxes
 from rendering.vtk_convert import image_placement_matrix, volume_to_image_data
 from rendering.weak_callbacks import weak_callback
 
-__all__ = ["SliceView", "label_outline", "nice_length"]
+__all__ = ["SliceView", "changed_region", "label_outline", "nice_length"]
 
 BACKGROUND = (0.0, 0.0, 0.0)
 LETTER_COLOUR = (1.0, 0.85, 0.35)
@@ -60,6 +60,8 @@ class SliceView:
         self._label_slice: vtkImageSlice | None = None
         self._outline_slice: vtkImageSlice | None = None
         self._outline_axes: tuple[int, ...] = ()
+        self._outline_voxels: np.ndarray | None = None  # the outline image's voxels
+        self._outline_labels: np.ndarray | None = None  # the labels it was made from
         self._fill = True
         self._outline = False
         self._label_colours: dict[int, tuple[float, float, float]] = {}
@@ -371,7 +373,7 @@ class SliceView:
         if self._label_slice is not None:
             self._label_slice.GetMapper().GetInput().Modified()
         if self._outline_slice is not None:
-            self._build_outline()
+            self._update_outline()
 
     # --- overlay style ------------------------------------------------------------------------------------------
     @property
@@ -401,7 +403,7 @@ class SliceView:
     def _build_outline(self) -> None:
         assert self._labelmap is not None
         axes = self._in_plane_axes()
-        outline = label_outline(self._labelmap.array, axes)
+        outline = np.ascontiguousarray(label_outline(self._labelmap.array, axes))
         volume = Volume(outline, self._labelmap.spacing, self._labelmap.origin, self._labelmap.direction)
         if self._outline_slice is None or self._outline_axes != axes:
             self._remove_outline()
@@ -414,12 +416,35 @@ class SliceView:
         else:
             self._outline_slice.GetMapper().SetInputData(volume_to_image_data(volume))
         self._outline_axes = axes
+        # the outline image shares ``outline``'s memory: edits redo only the changed part (see _update_outline)
+        self._outline_voxels, self._outline_labels = outline, self._labelmap.array.copy()
         self._outline_slice.GetProperty().SetLookupTable(_label_table(self._label_colours, 1.0))
+
+    def _update_outline(self) -> None:
+        """The label map changed in place: redo the outline where its voxels changed (a brush stroke touches a few
+        slices; recomputing a whole CT's outline per stroke would lag the brush)."""
+        assert self._labelmap is not None
+        labels = self._labelmap.array
+        before = self._outline_labels
+        if before is None or before.shape != labels.shape or before.dtype != labels.dtype:
+            self._build_outline()
+            return
+        region = changed_region(labels, before)
+        if region is None:
+            return
+        # voxels whose outline status can change: the changed box grown by one; computed with one more as context
+        grown = _grow(region, 1, labels.shape)
+        context = _grow(region, 2, labels.shape)
+        inner = tuple(slice(g.start - c.start, g.stop - c.start) for g, c in zip(grown, context, strict=True))
+        self._outline_voxels[grown] = label_outline(labels[context], self._outline_axes)[inner]
+        before[region] = labels[region]
+        self._outline_slice.GetMapper().GetInput().Modified()
 
     def _remove_outline(self) -> None:
         if self._outline_slice is not None:
             self.renderer.RemoveViewProp(self._outline_slice)
             self._outline_slice = None
+        self._outline_voxels = self._outline_labels = None
 
     def set_label_colours(self, colours: Mapping[int, tuple[float, float, float]], *, opacity: float = 0.5) -> None:
         """Recolour the overlay; labels missing from ``colours`` are hidden."""
@@ -649,6 +674,22 @@ def _label_table(colours: Mapping[int, tuple[float, float, float]], opacity: flo
         table.SetTableValue(value, *(rgb or (0.0, 0.0, 0.0)), float(opacity) if rgb and value else 0.0)
     table.Build()
     return table
+
+
+def changed_region(after: np.ndarray, before: np.ndarray) -> tuple[slice, ...] | None:
+    """The bounding box (array slices) of the voxels that differ between two same-shaped arrays; None if none do."""
+    differs = after != before
+    boxes = []
+    for axis in range(differs.ndim):
+        hits = np.flatnonzero(differs.any(axis=tuple(a for a in range(differs.ndim) if a != axis)))
+        if not len(hits):
+            return None
+        boxes.append(slice(int(hits[0]), int(hits[-1]) + 1))
+    return tuple(boxes)
+
+
+def _grow(region: tuple[slice, ...], by: int, shape: tuple[int, ...]) -> tuple[slice, ...]:
+    return tuple(slice(max(r.start - by, 0), min(r.stop + by, n)) for r, n in zip(region, shape, strict=True))
 
 
 def label_outline(labels: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:

@@ -138,3 +138,28 @@ def test_outlined_segments_draw_their_rim_only(tilted_plate: Volume) -> None:
     assert radius.std() < 0.08 * radius.mean()  # a circle's rim, not a disc
     view.set_overlay_style(fill=False, outline=False)
     assert red_pixels().sum() == 0
+
+
+def test_an_edit_redraws_the_outline_where_it_changed_as_a_full_redraw_would(tilted_plate: Volume) -> None:
+    from rendering.slice_view import changed_region
+
+    labels = np.zeros(tilted_plate.array.shape, np.uint8)
+    labels[10:40, 12:30, 12:30] = 1
+    labelmap = Volume(labels, tilted_plate.spacing, tilted_plate.origin)
+    view = SliceView(SliceOrientation.AXIAL)
+    view.set_volume(tilted_plate, (2000, -5000))
+    view.set_labelmap(labelmap, {1: (1.0, 0.0, 0.0), 2: (0.0, 1.0, 0.0)}, opacity=1.0)
+    view.set_overlay_style(fill=False, outline=True)
+    shown = view._outline_slice.GetMapper().GetInput()
+    for stroke in ((slice(20, 23), slice(25, 35), slice(25, 35), 2),  # a brush stroke across the edge, other label
+                   (slice(0, 60), slice(12, 30), slice(12, 14), 0),  # an erase along the whole stack
+                   (slice(59, 60), slice(0, 3), slice(57, 60), 1)):  # a corner voxel block at the volume's edge
+        *box, value = stroke
+        labels[tuple(box)] = value
+        view.labelmap_modified()
+        assert view._outline_slice.GetMapper().GetInput() is shown  # updated in place, not rebuilt
+        assert np.array_equal(view._outline_voxels, label_outline(labels, (1, 2)))
+    view.labelmap_modified()  # no change: nothing to do
+    assert changed_region(labels, labels.copy()) is None
+    assert changed_region(np.pad(labels[:1, :1, :1], 1), np.zeros((3, 3, 3), np.uint8)) in (
+        None, (slice(1, 2), slice(1, 2), slice(1, 2)))

@@ -64,8 +64,10 @@ def polyline_polydata(points: npt.ArrayLike, *, closed: bool = False, vertices: 
     return poly
 
 
-def _actor(poly_or_port: Any, colour: RGB, *, width: float = 2.0, point_size: float = 0.0,
-           opacity: float = 1.0, lighting: bool = False) -> vtkActor:
+def flat_actor(poly_or_port: Any, colour: RGB, *, width: float = 2.0, point_size: float = 0.0,
+               opacity: float = 1.0, lighting: bool = False) -> vtkActor:
+    """An unpickable actor drawing ``poly_or_port`` (a ``vtkPolyData`` or an output port) in one colour, unlit
+    unless ``lighting``: lines ``width`` pixels wide, points as spheres of ``point_size`` pixels when given."""
     mapper = vtkPolyDataMapper()
     if isinstance(poly_or_port, vtkPolyData):
         mapper.SetInputData(poly_or_port)
@@ -243,8 +245,8 @@ class MarkupLayer:
         """
         pts = np.asarray(points, float).reshape(-1, 3)
         line_pts = pts if curve is None else np.asarray(curve, float).reshape(-1, 3)
-        actors = [_actor(polyline_polydata(line_pts, closed=closed), colour, width=width),
-                  _actor(polyline_polydata(pts, vertices=True, lines=False), colour, point_size=7.0)]
+        actors = [flat_actor(polyline_polydata(line_pts, closed=closed), colour, width=width),
+                  flat_actor(polyline_polydata(pts, vertices=True, lines=False), colour, point_size=7.0)]
         texts = []
         if label:
             anchor = np.asarray(label_at, float) if label_at is not None else pts[-1]
@@ -255,7 +257,7 @@ class MarkupLayer:
     def set_points(self, key: str, points: npt.ArrayLike, labels: Sequence[str], *, colour: RGB = (1, 0, 0)) -> None:
         """Labelled points (a point list)."""
         pts = np.asarray(points, float).reshape(-1, 3)
-        actor = _actor(polyline_polydata(pts, vertices=True, lines=False), colour, point_size=9.0)
+        actor = flat_actor(polyline_polydata(pts, vertices=True, lines=False), colour, point_size=9.0)
         texts = []
         for p, label in zip(pts, labels, strict=True):
             text = _text(f" {label}", colour)
@@ -278,10 +280,10 @@ class MarkupLayer:
             cutter = vtkCutter()
             cutter.SetInputData(poly)
             cutter.SetCutFunction(self._plane)
-            actor = _actor(cutter.GetOutputPort(), colour, width=width)
+            actor = flat_actor(cutter.GetOutputPort(), colour, width=width)
             self._add(key, _Item("surface", np.zeros((0, 3)), [actor], cutter=cutter, colour=colour))
         else:
-            actor = _actor(poly, colour, opacity=opacity, lighting=True)
+            actor = flat_actor(poly, colour, opacity=opacity, lighting=True)
             if opacity < 1:
                 actor.GetProperty().BackfaceCullingOff()
             self._add(key, _Item("surface", np.zeros((0, 3)), [actor], colour=colour))

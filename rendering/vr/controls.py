@@ -217,20 +217,14 @@ class _Rays:
 
     def __init__(self, renderer) -> None:
         from vtkmodules.vtkFiltersSources import vtkLineSource
-        from vtkmodules.vtkRenderingCore import vtkActor, vtkPolyDataMapper
+
+        from rendering.markups import flat_actor
 
         self.renderer = renderer
         self.lines = {}
         for hand in ("left", "right"):
             line = vtkLineSource()
-            mapper = vtkPolyDataMapper()
-            mapper.SetInputConnection(line.GetOutputPort())
-            actor = vtkActor()
-            actor.SetMapper(mapper)
-            actor.GetProperty().SetColor(0.55, 0.8, 1.0)
-            actor.GetProperty().SetLineWidth(2.0)
-            actor.GetProperty().LightingOff()
-            actor.PickableOff()
+            actor = flat_actor(line.GetOutputPort(), (0.55, 0.8, 1.0), width=2.0)
             actor.VisibilityOff()
             renderer.AddActor(actor)
             self.lines[hand] = (line, actor)

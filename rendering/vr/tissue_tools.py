@@ -181,20 +181,14 @@ class VRTissueTools:
     def attach(self, renderer) -> None:
         """Add the organ (and the blade) to the VR renderer; start the worker."""
         from vtkmodules.vtkFiltersSources import vtkLineSource
-        from vtkmodules.vtkRenderingCore import vtkActor, vtkPolyDataMapper
 
+        from rendering.markups import flat_actor
         from rendering.tissue_actor import DeformableSurface
 
         self._surface = DeformableSurface(renderer, self.colour)
         self._shown = (-1, -1)
         line = vtkLineSource()
-        mapper = vtkPolyDataMapper()
-        mapper.SetInputConnection(line.GetOutputPort())
-        actor = vtkActor()
-        actor.SetMapper(mapper)
-        actor.GetProperty().SetColor(0.85, 0.88, 0.92)
-        actor.GetProperty().SetLineWidth(3.0)
-        actor.GetProperty().LightingOff()
+        actor = flat_actor(line.GetOutputPort(), (0.85, 0.88, 0.92), width=3.0)
         actor.VisibilityOff()
         renderer.AddActor(actor)
         self._blade = (line, actor, renderer)

@@ -8,7 +8,8 @@ cardiac cycle on openBF's models and ADAN56, 0-D against svzerod) and ``tissue``
 scikit-fem) and ``workstation`` (3-D view frame times with meshes and volume rendering, with and without level of
 detail, against plain pyvista; slice-view reslicing of a 512x512x300 volume against vtkImageViewer2) and ``vr``
 (both eyes at 2 x 1852x2056 through OpenXR on Monado, with and without level of detail, and the triangles that
-fit 11.1 ms).
+fit 11.1 ms) and ``pacs`` (retrieving a study from a real Orthanc by C-GET, C-MOVE and WADO-RS against dcmtk's
+getscu).
 Results print as a table (path | ours | peer | ratio) and are written to ``benchmarks/results/latest.json``.
 """
 
@@ -22,12 +23,21 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import ai_bench, dicom_bench, flow_bench, meshing_bench, tissue_bench, vr_bench, workstation_bench
+from benchmarks import (
+    ai_bench,
+    dicom_bench,
+    flow_bench,
+    meshing_bench,
+    pacs_bench,
+    tissue_bench,
+    vr_bench,
+    workstation_bench,
+)
 from benchmarks.common import Table
 
 GROUPS = {"dicom": dicom_bench.run, "meshing": meshing_bench.run, "ai": ai_bench.run, "flow": flow_bench.run,
           "tissue": tissue_bench.run, "workstation": workstation_bench.run,
-          "vr": vr_bench.run}
+          "vr": vr_bench.run, "pacs": pacs_bench.run}
 
 
 def main(argv: list[str] | None = None) -> int:

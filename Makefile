@@ -53,8 +53,9 @@ demo: $(VENV)/.installed
 
 vr-runtimes: $(VENV)/.python-ok
 	@if [ -x $(VR_TOOLS)/openvr-opencomposite/build.sh ]; then \
-		echo "VR test runtimes (Monado in-process and as a service, OpenComposite): building or reusing the cache"; \
-		{ $(VR_TOOLS)/openvr-opencomposite/build.sh && VR_TOOLS=$(abspath $(VR_TOOLS)) bash tests/vr/build_monado_service.sh; } \
+		echo "VR test runtimes (Monado in-process and as a service, OpenComposite, our OpenXR loss layer): building or reusing the cache"; \
+		{ $(VR_TOOLS)/openvr-opencomposite/build.sh && VR_TOOLS=$(abspath $(VR_TOOLS)) bash tests/vr/build_monado_service.sh \
+			&& bash rendering/vr/xr_loss_layer/build.sh; } \
 			>$(VENV)/vr-runtimes.log 2>&1 || { tail -n 5 $(VENV)/vr-runtimes.log; \
 			if [ "$$CI" = true ]; then exit 1; fi; echo "note: VR runtimes not built; their tests will skip"; }; \
 	else \

@@ -6,15 +6,23 @@ texture per eye through ``Submit`` and reads them on the current GLX context, so
 older SteamVR) do not serve, hence the 2.5.101 pin; and pyopenvr's ``getFrameTiming()`` leaves the struct size 0,
 which crashes OpenComposite, so it is never called.
 
-A runtime lost mid-session cannot be survived through OpenComposite: it aborts the process on the first OpenXR
-error (XR_ERROR_INSTANCE_LOST from Monado, with no LOSS_PENDING state before it that OpenComposite would turn into
-a Quit event), before any OpenVR call returns (tests/vr/test_runtime_lost.py). A Quit event, when a runtime does
-send one, ends the session cleanly here.
+A runtime lost mid-session: OpenComposite aborts the process on the first failed OpenXR call, and a runtime
+that died answers with XR_ERROR_INSTANCE_LOST without a LOSS_PENDING state first (which OpenComposite would turn
+into a Quit event). So this backend enables our OpenXR API layer (``rendering/vr/xr_loss_layer``, built by its
+``build.sh``; ``SURGITWIN_XR_LOSS_LAYER`` names its manifest) for the OpenXR loader inside OpenComposite, for this
+backend only: after a loss it answers harmlessly and sends LOSS_PENDING, OpenComposite sends Quit, and the session
+ends as lost, back on the desktop (tests/vr/test_runtime_lost.py). SteamVR is not OpenXR-based and does not load
+it. A Quit event without a loss ends the session cleanly.
 """
 
 from __future__ import annotations
 
+import ctypes
+import glob
+import json
 import logging
+import os
+from pathlib import Path
 
 import numpy as np
 
@@ -43,6 +51,64 @@ def _string_property(system, prop_name: str) -> str:
         return ""
 
 
+_LAYER_NAME = "XR_APILAYER_SURGITWIN_runtime_loss"
+_SYSTEM_EXPLICIT_LAYERS = os.pathsep.join(f"{root}/openxr/1/api_layers/explicit.d"
+                                          for root in ("/etc/xdg", "/usr/local/share", "/usr/share"))
+
+
+def _loss_layer_manifest() -> Path | None:
+    """The runtime-loss layer's manifest: ``SURGITWIN_XR_LOSS_LAYER``, else the newest build in the user's cache."""
+    named = os.environ.get("SURGITWIN_XR_LOSS_LAYER")
+    if named:
+        return Path(named) if Path(named).is_file() else None
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "surgitwin"
+    built = glob.glob(str(cache / "xr-loss-layer-*" / f"{_LAYER_NAME}.json"))
+    return Path(max(built, key=os.path.getmtime)) if built else None
+
+
+def _with_loss_layer(manifest: Path | None, start):
+    """Call ``start()`` (``openvr.init``) with the layer enabled for the OpenXR loader that OpenComposite holds.
+
+    The loader reads ``XR_API_LAYER_PATH`` / ``XR_ENABLE_API_LAYERS`` when OpenComposite creates its instance
+    (inside ``VR_Init``); they are restored afterwards, so the OpenXR backend never gets the layer.
+    """
+    if manifest is None:
+        log.info("OpenXR runtime-loss layer not built (rendering/vr/xr_loss_layer/build.sh): through OpenComposite "
+                 "a runtime lost mid-session aborts the process")
+        return start()
+    saved = {key: os.environ.get(key) for key in ("XR_API_LAYER_PATH", "XR_ENABLE_API_LAYERS")}
+    search = saved["XR_API_LAYER_PATH"]
+    if search is None and saved["XR_ENABLE_API_LAYERS"]:
+        search = _SYSTEM_EXPLICIT_LAYERS  # XR_API_LAYER_PATH replaces these: keep the user's layers findable
+    # Ours last: the loader bundled in OpenComposite (SDK 1.0.12) mis-splits any list item but the first and last.
+    os.environ["XR_API_LAYER_PATH"] = os.pathsep.join(p for p in (search, str(manifest.parent)) if p)
+    os.environ["XR_ENABLE_API_LAYERS"] = os.pathsep.join(p for p in (saved["XR_ENABLE_API_LAYERS"], _LAYER_NAME)
+                                                         if p)
+    try:
+        return start()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _loss_layer_reason(manifest: Path | None) -> str | None:
+    """Why the layer (if loaded in this process) saw the runtime go away, e.g. ``xrWaitFrame: ..._LOST``."""
+    if manifest is None:
+        return None
+    try:
+        library = json.loads(manifest.read_text())["api_layer"]["library_path"]
+        layer = ctypes.CDLL(library, mode=os.RTLD_NOW | os.RTLD_NOLOAD)  # only if the loader loaded it
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    layer.surgitwin_xr_loss_layer_reason.restype = ctypes.c_char_p
+    if not layer.surgitwin_xr_loss_layer_lost():
+        return None
+    return layer.surgitwin_xr_loss_layer_reason().decode(errors="replace")
+
+
 class OpenVRBackend(VRBackend):
     """One OpenVR scene application (``VRApplication_Scene``)."""
 
@@ -65,6 +131,7 @@ class OpenVRBackend(VRBackend):
         self._lost = False
         self.runtime_name = ""
         self.system_name = ""
+        self._loss_layer: Path | None = None
 
     # ------------------------------------------------------------------ probing
     def _init(self):
@@ -75,8 +142,9 @@ class OpenVRBackend(VRBackend):
                                      "VR_OVERRIDE is not set)")
         if not openvr.isHmdPresent():
             raise HeadsetUnavailable("the OpenVR runtime reports no headset: connect it and start SteamVR")
+        self._loss_layer = _loss_layer_manifest()
         try:
-            system = openvr.init(openvr.VRApplication_Scene)
+            system = _with_loss_layer(self._loss_layer, lambda: openvr.init(openvr.VRApplication_Scene))
         except openvr.OpenVRError as exc:
             raise RuntimeUnavailable(f"the OpenVR runtime could not start ({type(exc).__name__}): is SteamVR "
                                      "running and the headset connected?") from exc
@@ -142,8 +210,13 @@ class OpenVRBackend(VRBackend):
         try:
             while self.system.pollNextEvent(event):
                 if event.eventType in (openvr.VREvent_Quit, openvr.VREvent_DriverRequestedQuit):
-                    self.state_history.append("quit requested")
                     self.system.acknowledgeQuit_Exiting()
+                    reason = _loss_layer_reason(self._loss_layer)
+                    if reason is not None:  # the Quit is our layer's: the OpenXR runtime under OpenComposite died
+                        self.state_history.append("runtime lost")
+                        self._lost = True
+                        raise SessionLost(f"OpenVR over OpenXR: {reason}")
+                    self.state_history.append("quit requested")
                     self._exited = True
                 elif event.eventType == openvr.VREvent_InputFocusChanged:
                     self.state_history.append("input focus changed")

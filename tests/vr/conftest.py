@@ -54,8 +54,10 @@ def monado_env() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def opencomposite_env() -> dict[str, str]:
-    """Monado's environment plus OpenComposite's (OpenVR over OpenXR)."""
-    return script_env(TOOLS / "openvr-opencomposite" / "build.sh", 6)
+    """Monado's environment plus OpenComposite's (OpenVR over OpenXR) plus our runtime-loss OpenXR layer's, which
+    the OpenVR backend enables for OpenComposite (``SURGITWIN_XR_LOSS_LAYER``: its manifest)."""
+    env = script_env(TOOLS / "openvr-opencomposite" / "build.sh", 6)
+    return {**env, **script_env(REPO_ROOT / "rendering" / "vr" / "xr_loss_layer" / "build.sh", 1, timeout=120)}
 
 
 def _require_display() -> None:

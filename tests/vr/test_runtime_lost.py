@@ -18,6 +18,20 @@ from rendering.vr.openxr_backend import OpenXRBackend
 pytestmark = pytest.mark.slow
 
 
+
+def assert_case_intact(engine, actors, inputs, points, desktop) -> None:
+    """After a lost runtime: the same actors with the same data, back in the desktop view, which still renders."""
+    assert [a.GetMapper().GetInput() for a in actors] == inputs
+    assert [pd.GetNumberOfPoints() for pd in inputs] == points
+    assert desktop.GetActors().GetNumberOfItems() == len(actors)
+    assert engine.renderer is None
+    assert engine.window is None
+
+    def fit():
+        desktop.ResetCamera()
+
+    assert red_centroid(render_to_array(desktop, (200, 200), before_render=fit)) is not None
+
 def test_runtime_killed_mid_session_returns_to_the_desktop_with_the_case_intact(monado_service, monado_env,
                                                                                   monkeypatch):
     actors = marker_scene()
@@ -42,17 +56,7 @@ def test_runtime_killed_mid_session_returns_to_the_desktop_with_the_case_intact(
     assert 10 <= result.stats.submitted < 20  # frames flowed until the kill at frame 15
     assert "FOCUSED" in result.states
     # The case is intact: the same actors with the same data, still in the desktop view, and it still renders.
-    assert [a.GetMapper().GetInput() for a in actors] == inputs
-    assert [pd.GetNumberOfPoints() for pd in inputs] == points
-    assert desktop.GetActors().GetNumberOfItems() == len(actors)
-    assert engine.renderer is None
-    assert engine.window is None
-
-    def fit():
-        desktop.ResetCamera()
-
-    image = render_to_array(desktop, (200, 200), before_render=fit)
-    assert red_centroid(image) is not None
+    assert_case_intact(engine, actors, inputs, points, desktop)
 
     # And the headset can be entered again once a runtime is back (here the in-process Monado).
     for key, value in monado_env.items():
@@ -101,16 +105,7 @@ def test_through_opencomposite_the_lost_runtime_also_returns_to_the_desktop_with
     assert "[XR_APILAYER_SURGITWIN_runtime_loss]" in capfd.readouterr().err
     # Enabled for OpenComposite's loader only: an OpenXR session in this process does not get the layer.
     assert {key: os.environ.get(key) for key in layer_env} == layer_env
-    assert [a.GetMapper().GetInput() for a in actors] == inputs
-    assert [pd.GetNumberOfPoints() for pd in inputs] == points
-    assert desktop.GetActors().GetNumberOfItems() == len(actors)
-    assert engine.renderer is None
-    assert engine.window is None
-
-    def fit():
-        desktop.ResetCamera()
-
-    assert red_centroid(render_to_array(desktop, (200, 200), before_render=fit)) is not None
+    assert_case_intact(engine, actors, inputs, points, desktop)
 
     # OpenVR can be entered again in the same process once a runtime is back (the in-process Monado).
     for key, value in monado_env.items():

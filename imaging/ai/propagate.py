@@ -5,10 +5,17 @@ mask (its bounding box padded by a few voxels), so a vessel that bifurcates cont
 leaves part of the previous object unexplained (a branch that separates from its trunk between two slices), that
 part is prompted again with a box of its own.  Each new mask keeps only the parts that touch the previous mask.
 
-Two priors keep the propagated masks close to what the user pointed at:
+When the model's mask runs into a side of a box (an oblique vessel sliding along its length between slices), the
+box grows on that side and the model is asked again, so the object is followed instead of cut by its own box.
+
+Priors keep the propagated masks close to what the user pointed at:
 
 * brightness: voxels darker than a low percentile of the seed mask's own intensities are dropped (LiteMedSAM bleeds
-  into darker neighbours where an object narrows or branches);
+  into darker neighbours where an object narrows or branches); the upper end of the band follows a bright object
+  that grows gradually brighter along its length;
+* continuity: what is kept on a slice must continue what was kept on the previous one; the next boxes come from the
+  model's mask only near it (a mask spread over darker tissue would carry the boxes onto another structure); and a
+  piece far fainter than the others is a neighbour's partial-volume rim, not a branch;
 * box cuts: a side of the user's box that the seed mask runs into without narrowing is a cut through a structure
   that goes on (a vessel boxed between two levels); the cut is kept as a clipping line on every propagated slice,
   so the segment keeps the extent the user chose instead of creeping along the structure.
@@ -31,7 +38,15 @@ from imaging.ai.litemedsam import LiteMedSAM, get_slice, slice_count
 from imaging.ai.manifests import AIInputError
 from imaging.volume import Volume
 
-__all__ = ["BoxCuts", "PropagationResult", "box_cuts", "intensity_band", "propagate_box", "within_band"]
+__all__ = [
+    "BoxCuts",
+    "PropagationResult",
+    "box_cuts",
+    "drop_faint_pieces",
+    "intensity_band",
+    "propagate_box",
+    "within_band",
+]
 
 _EIGHT = np.ones((3, 3), bool)
 Box = tuple[int, int, int, int]
@@ -160,6 +175,51 @@ def within_band(image: npt.NDArray[Any], band: tuple[float, float], denoise: flo
     return (values >= band[0]) & (values <= band[1])
 
 
+def drop_faint_pieces(
+    mask: npt.NDArray[np.bool_],
+    image: npt.NDArray[Any],
+    band: tuple[float, float],
+    centre: float,
+    polarity: int = 1,
+    ratio: float = 0.5,
+) -> npt.NDArray[np.bool_]:
+    """``mask`` without its pieces that stand out from the surroundings less than ``ratio`` times the clearest one.
+
+    The pieces of one object on a slice (the branches of a vessel, the lobes of an organ) stand out from their
+    surroundings alike. A piece whose median lies close to the band's edge on the surroundings' side, while another
+    piece stands out clearly, is the partial-volume rim of a neighbour that a box also caught (a small vessel
+    running beside a branch): it is dropped. A piece's contrast is its median's distance from that edge (``band[0]``
+    for an object brighter than its surroundings, ``polarity`` > 0; ``band[1]`` for a darker one), counted only up
+    to the seed's typical value ``centre``, so an object that grows brighter along its length does not make its
+    other pieces look faint. A mask of one piece, or of pieces all equally faint (an object fading out), is kept.
+
+    Parameters
+    ----------
+    mask : ndarray of bool
+        One slice's mask.
+    image : ndarray
+        That slice's intensities.
+    band : tuple of float
+        The object's intensity band ``(low, high)``, see :func:`intensity_band`.
+    centre : float
+        The seed object's typical (median) intensity.
+    polarity : int
+        +1 for an object brighter than its surroundings, -1 for a darker one.
+    ratio : float
+        Pieces with less than this fraction of the clearest piece's contrast go.
+    """
+    labels, count = ndimage.label(mask, structure=_EIGHT)
+    if count < 2:
+        return mask
+    medians = np.asarray(ndimage.median(image, labels, np.arange(1, count + 1)), float)
+    bright = polarity > 0
+    contrast = np.minimum(medians, centre) - band[0] if bright else band[1] - np.maximum(medians, centre)
+    if contrast.max() <= 0:
+        return mask
+    keep = np.concatenate([[False], contrast >= ratio * contrast.max()])
+    return keep[labels]
+
+
 def _component_boxes(
     mask: npt.NDArray[np.bool_],
     pad: int,
@@ -219,6 +279,13 @@ def _touching(new: npt.NDArray[np.bool_], prev: npt.NDArray[np.bool_], reach: in
     return keep[labels]
 
 
+def _closing(mask: npt.NDArray[np.bool_], structure: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Binary closing of ``mask`` by ``structure`` that does not erode at the slice's edges."""
+    py, px = (s // 2 + 1 for s in structure.shape)
+    padded = np.pad(mask, ((py, py), (px, px)))
+    return ndimage.binary_closing(padded, structure)[py:-py, px:-px]
+
+
 def _slice_spacing(volume: Volume, axis: str) -> tuple[float, float]:
     """Millimetres per row and per column of the 2-D slices along ``axis`` (see :func:`get_slice`)."""
     sx, sy, sz = (float(v) for v in volume.spacing)
@@ -231,37 +298,161 @@ class _SlicePrompter:
     def __init__(
         self, model: LiteMedSAM, volume: Volume, axis: str, recipe: str, cuts: BoxCuts, *, pad: int,
         pad_fraction: float, min_pixels: int, uncovered_fraction: float, reach: int, band: tuple[float, float] | None,
-        vote: bool = True, denoise: float = 0.0, max_pad_mm: float = 20.0,
+        vote: bool = True, denoise: float = 0.0, max_pad_mm: float = 20.0, follow: int = 2,
+        centre: float | None = None, polarity: int = 1, faint: float = 0.5, continuity: bool = True,
+        level: float | None = None, rise_fraction: float = 0.5, bridge_mm: float = 0.0,
     ) -> None:
         rows_mm, cols_mm = _slice_spacing(volume, axis)
         self.max_pad = (max(1, round(max_pad_mm / rows_mm)), max(1, round(max_pad_mm / cols_mm)))
         self.denoise = denoise
         self.model, self.volume, self.axis, self.recipe, self.cuts = model, volume, axis, recipe, cuts
         # LiteMedSAM's mask depends on the box margin; a vote over three margins steadies it from slice to slice.
+        self.pad = pad
         self.pads = sorted({max(1, round(pad * 2 / 3)), pad, round(pad * 4 / 3)}) if vote else [pad]
         self.pad_fraction, self.min_pixels = pad_fraction, min_pixels
         self.uncovered_fraction, self.reach, self.band = uncovered_fraction, reach, band
+        self.follow, self.centre, self.polarity, self.faint = follow, centre, polarity, faint
+        self.continuity = continuity
+        # A bright object may grow brighter along its length (contrast, inflow, a vessel widening out of partial
+        # volume); its band's upper end follows its median when that rises gradually (see track_level).
+        self.seed_band, self.seed_level = band, level
+        self.max_rise = 0.0 if band is None or centre is None else rise_fraction * max(centre - band[0], 0.0)
+        self.level = level
+        self._asked: dict[tuple[Box, int], npt.NDArray[np.bool_]] = {}
+        self.bridge = None
+        if bridge_mm > 0:
+            ry, rx = bridge_mm / rows_mm, bridge_mm / cols_mm
+            yy, xx = np.mgrid[-int(ry) : int(ry) + 1, -int(rx) : int(rx) + 1]
+            disk = (yy / ry) ** 2 + (xx / rx) ** 2 <= 1.0
+            self.bridge = disk if disk.sum() > 1 else None
+
+    def reset(self) -> None:
+        """Back to the seed's band before propagating in the other direction."""
+        self.band, self.level = self.seed_band, self.seed_level
+
+    def track_level(self, raw: npt.NDArray[np.bool_], k: int) -> None:
+        """Raise the band's upper end with the object's median on slice ``k`` when it rose by at most ``max_rise``.
+
+        Only for an object brighter than its surroundings (``polarity`` > 0): brighter is then away from them. A
+        jump larger than ``max_rise`` is not followed: that is the box sliding onto a brighter neighbour (bone,
+        contrast in another structure), which :meth:`above_band_fraction` then reports.
+        """
+        if self.band is None or self.level is None or self.polarity <= 0 or not raw.any():
+            return
+        values = get_slice(self.volume.array, self.axis, k)[raw]
+        values = values[values >= self.band[0]]
+        if values.size == 0:
+            return
+        rise = float(np.median(values)) - self.level
+        if 0.0 < rise <= self.max_rise:
+            self.level += rise
+            self.band = (self.band[0], self.band[1] + rise)
+
+    def _box_mask(self, box: Box, k: int) -> npt.NDArray[np.bool_]:
+        """The model's mask for ``box`` on slice ``k``, limited to the box."""
+        # Margins in proportion to the object often give the same box for all three votes: ask the model once.
+        key = (box, k)
+        if key not in self._asked:
+            if len(self._asked) > 64:
+                self._asked.clear()
+            out = np.zeros(get_slice(self.volume.array, self.axis, k).shape, bool)
+            _add_box_mask(out, self.model.segment_slice(self.volume, box, k, self.axis, self.recipe).mask, box)
+            self._asked[key] = out
+        return self._asked[key].copy()
+
+    def _open_sides(self, mask: npt.NDArray[np.bool_], box: Box, margin: int = 2) -> list[int]:
+        """Sides of ``box`` (0..3 for x0, y0, x1, y1) that ``mask`` runs into, other than cuts and the slice's edge."""
+        x0, y0, x1, y1 = box
+        h, w = mask.shape
+        limits = self.cuts.clip_box((0, 0, w - 1, h - 1))
+        inside = mask[y0 : y1 + 1, x0 : x1 + 1]
+        if not inside.any():
+            return []
+        rows, cols = inside.any(axis=1), inside.any(axis=0)
+        touches = (cols[:margin].any(), rows[:margin].any(), cols[-margin:].any(), rows[-margin:].any())
+        at_limit = (x0 <= limits[0], y0 <= limits[1], x1 >= limits[2], y1 >= limits[3])
+        return [side for side in range(4) if touches[side] and not at_limit[side]]
+
+    def _follow(self, piece: npt.NDArray[np.bool_], k: int) -> npt.NDArray[np.bool_]:
+        """Where ``piece`` (one connected part of the previous mask) went on slice ``k``: what to cast the votes around.
+
+        The first box is the piece's own, padded. When the model's mask runs into a side of it (an oblique vessel
+        sliding along its length from slice to slice, a branch leaving its box) the box grows on that side by one
+        margin and the model is asked again, up to ``follow`` times; the votes are then cast around the object as
+        this slice shows it, within ``reach`` of the piece it continues. Without growth it is the piece itself.
+        """
+        boxes = _component_boxes(piece, self.pad, 1, self.pad_fraction, self.max_pad)
+        if len(boxes) != 1:
+            return piece
+        box = boxes[0]
+        h, w = piece.shape
+        limits = self.cuts.clip_box((0, 0, w - 1, h - 1))
+        mask = self._box_mask(box, k)
+        grown = False
+        for _ in range(self.follow):
+            sides = self._open_sides(mask, box)
+            if not sides:
+                break
+            ext = list(box)
+            for side in sides:
+                span = box[2] - box[0] if side in (0, 2) else box[3] - box[1]
+                grow = max(self.pad, min(round(self.pad_fraction * span), self.max_pad[1 - side % 2]))
+                ext[side] = max(ext[side] - grow, limits[side]) if side < 2 else min(ext[side] + grow, limits[side])
+            box = (ext[0], ext[1], ext[2], ext[3])
+            mask = self._box_mask(box, k)
+            grown = True
+        if not grown:
+            return piece
+        found = _touching(mask, piece, self.reach)
+        return found if found.any() else piece
 
     def _prompt(self, new: npt.NDArray[np.bool_], k: int, pieces: npt.NDArray[np.bool_], min_pixels: int) -> None:
-        """Add to ``new`` the majority vote of the masks from boxes around ``pieces`` padded by each of the pads."""
-        votes = np.zeros(new.shape, np.uint8)
-        for pad in self.pads:
-            one = np.zeros_like(new)
-            for b in _component_boxes(pieces, pad, min_pixels, self.pad_fraction, self.max_pad):
-                _add_box_mask(one, self.model.segment_slice(self.volume, b, k, self.axis, self.recipe).mask, b)
-            votes += one
-        new |= 2 * votes > len(self.pads)
+        """Add to ``new``, per piece of ``pieces``, the majority vote of the masks from boxes padded by each pad."""
+        labels, count = ndimage.label(pieces, structure=_EIGHT)
+        sizes = np.bincount(labels.ravel(), minlength=count + 1)
+        for i in range(1, count + 1):
+            if sizes[i] < min_pixels:
+                continue
+            piece = labels == i
+            basis = self._follow(piece, k) if self.follow else piece
+            votes = np.zeros(new.shape, np.uint8)
+            for pad in self.pads:
+                one = np.zeros_like(new)
+                for b in _component_boxes(basis, pad, 1, self.pad_fraction, self.max_pad):
+                    one |= self._box_mask(b, k)
+                votes += one
+            new |= 2 * votes > len(self.pads)
 
-    def __call__(self, prev_raw: npt.NDArray[np.bool_], k: int) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    def __call__(
+        self, prev_raw: npt.NDArray[np.bool_], k: int, prev: npt.NDArray[np.bool_] | None = None
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
         """``(raw, refined)`` masks of slice ``k``: the model's own (for the next boxes) and after the priors."""
         new = np.zeros_like(prev_raw)
         self._prompt(new, k, prev_raw, self.min_pixels)
         leftover_min = max(self.min_pixels, round(self.uncovered_fraction * int(prev_raw.sum())))
         self._prompt(new, k, _uncovered(prev_raw, new), leftover_min)
         raw = self.cuts.clip_mask(_touching(new, prev_raw, self.reach))
+        self.track_level(raw, k)
         # The band trims rims and leaks; noise inside the object must not punch holes in it.
-        refined = ndimage.binary_fill_holes(raw & self.in_band(k))
-        return raw, _without_specks(refined, self.min_pixels)
+        in_band = self.in_band(k)
+        refined = ndimage.binary_fill_holes(raw & in_band)
+        if self.bridge is not None:
+            # Two boxes over one object (a trunk and the branch leaving it) can leave a seam between their masks,
+            # and the model's outline can have narrow notches; in-band voxels there belong to the object.
+            refined |= self.cuts.clip_mask(_closing(refined, self.bridge)) & in_band
+        refined = _without_specks(refined, self.min_pixels)
+        if prev is not None and self.continuity:
+            # What the priors kept must continue what they kept on the previous slice: the model's own mask may
+            # have spread over darker tissue there, and a box around that would reach a structure beyond it.
+            refined = _touching(refined, prev, self.reach)
+        return raw, self.without_faint(refined, k)
+
+    def without_faint(self, mask: npt.NDArray[np.bool_], k: int) -> npt.NDArray[np.bool_]:
+        """``mask`` without the pieces much fainter than the clearest one, see :func:`drop_faint_pieces`."""
+        if self.band is None or self.centre is None or self.faint <= 0:
+            return mask
+        image = get_slice(self.volume.array, self.axis, k)
+        return drop_faint_pieces(mask, image, self.band, self.centre, self.polarity, self.faint)
 
     def above_band_fraction(self, raw: npt.NDArray[np.bool_], k: int) -> float:
         """Fraction of the model's mask on slice ``k`` brighter than the seed object ever is."""
@@ -300,6 +491,12 @@ def propagate_box(
     core_erosion: int = 1,
     max_pad_mm: float = 20.0,
     denoise: float = 0.0,
+    follow: int = 2,
+    carry: int | None = 3,
+    drop_faint: bool = True,
+    continuity: bool = True,
+    track_brightening: bool = True,
+    bridge_mm: float = 3.0,
     progress: Callable[[float, str], Any] | None = None,
     cancel: Any = None,
 ) -> PropagationResult:
@@ -355,6 +552,24 @@ def propagate_box(
     denoise : float
         Gaussian smoothing (pixels) of each slice before the band test, see :func:`within_band`; 0 keeps edges
         exact (best for small objects at coarse resolution).
+    follow : int
+        When the model's mask runs into a side of a piece's box (an oblique vessel sliding along its length, a
+        branch leaving its box), grow that side by one margin and ask again, up to this many times; 0 never.
+    carry : int or None
+        The next slice's boxes come from the model's mask within this many voxels of what the priors kept; None
+        carries the model's whole mask, including parts spread over darker tissue that lead the boxes astray.
+    drop_faint : bool
+        Drop pieces that stand out from their surroundings much less than the clearest piece on the slice
+        (:func:`drop_faint_pieces`).
+    continuity : bool
+        Keep only the pieces within ``reach`` of what was kept on the previous slice.
+    track_brightening : bool
+        For an object brighter than its surroundings, let the band's upper end follow the object's median where
+        it rises gradually along the object (by at most half the seed's core-to-floor contrast per slice), so a
+        vessel growing brighter is neither trimmed nor taken for a brighter neighbour.
+    bridge_mm : float
+        Add the in-band voxels that a closing of the mask by a disc of this radius fills: seams between the masks
+        of two boxes over one object, notches in the model's outline. 0 disables.
     progress, cancel
         ``progress(fraction, message)``; ``cancel.is_set()`` stops early.
 
@@ -372,6 +587,8 @@ def propagate_box(
         raise AIInputError(f"the intensity floor is a percentile in [0, 100), got {intensity_floor_percentile}")
     if pad < 1 or min_pixels < 1 or max_growth <= 1 or not 0 <= min_overlap <= 1:
         raise AIInputError("propagation needs pad >= 1, min_pixels >= 1, max_growth > 1 and 0 <= min_overlap <= 1")
+    if follow < 0 or (carry is not None and carry < 0) or bridge_mm < 0:
+        raise AIInputError("propagation needs follow >= 0, carry >= 0 (or None) and bridge_mm >= 0")
     seed = model.segment_slice(volume, box, index, axis, recipe)
     if not seed.mask.any():
         raise AIInputError(f"the box {seed.box} finds nothing on {axis} slice {index}")
@@ -382,12 +599,20 @@ def propagate_box(
     band = None
     if intensity_floor_percentile is not None:
         band = intensity_band(image[seed.mask], intensity_floor_percentile, image[core])
+    centre = float(np.median(image[core])) if band is not None else None
+    ring = ndimage.binary_dilation(seed.mask, _EIGHT, iterations=4) & ~ndimage.binary_dilation(seed.mask, _EIGHT)
+    polarity = 1 if centre is None or not ring.any() or centre >= float(np.median(image[ring])) else -1
+    level = None
+    if band is not None and track_brightening:
+        above = image[seed.mask][image[seed.mask] >= band[0]]
+        level = float(np.median(above)) if above.size else None
     seed_mask = seed.mask if band is None else ndimage.binary_fill_holes(seed.mask & within_band(image, band, denoise))
     cuts = box_cuts(seed.mask, seed.box) if keep_box_cuts else BoxCuts()
     prompter = _SlicePrompter(
         model, volume, axis, recipe, cuts, pad=pad, pad_fraction=pad_fraction, min_pixels=min_pixels,
         uncovered_fraction=uncovered_fraction, reach=reach, band=band, vote=vote, denoise=denoise,
-        max_pad_mm=max_pad_mm,
+        max_pad_mm=max_pad_mm, follow=follow, centre=centre, polarity=polarity, continuity=continuity, level=level,
+        faint=0.5 if drop_faint else 0.0, bridge_mm=bridge_mm,
     )
     mask3 = np.zeros(volume.array.shape, dtype=bool)
     get_slice(mask3, axis, index)[...] = seed_mask
@@ -396,6 +621,7 @@ def propagate_box(
     stopped: dict[str, str] = {}
     limit = n if max_slices is None else int(max_slices)
     for step, name in ((1, "forward"), (-1, "backward")):
+        prompter.reset()
         prev, prev_raw = seed_mask, seed.mask  # refined mask for the checks, model's own mask for the next boxes
         k = index + step
         stopped[name] = "end of volume"
@@ -406,7 +632,7 @@ def propagate_box(
             if not _component_boxes(prev_raw, pad, min_pixels):
                 stopped[name] = f"mask vanished at slice {k}"
                 break
-            raw, new = prompter(prev_raw, k)
+            raw, new = prompter(prev_raw, k, prev)
             area, before = int(new.sum()), int(prev.sum())
             if area < min_pixels:
                 stopped[name] = f"mask vanished at slice {k}"
@@ -423,6 +649,11 @@ def propagate_box(
                 break
             get_slice(mask3, axis, k)[...] = new
             done.append(k)
+            # The next boxes come from the model's own mask where the priors kept the object: the model's mask
+            # is fuller at the rims (tight boxes make it under-segment), but a part the priors dropped altogether
+            # (a darker neighbour it leaked into) must not carry boxes onto the next slice.
+            if carry is not None:
+                raw = raw & ndimage.binary_dilation(new, _EIGHT, iterations=carry)
             prev, prev_raw = new, raw
             if progress is not None:
                 progress(min(len(done) / n, 1.0), f"{axis} slice {k}")

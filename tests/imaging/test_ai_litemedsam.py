@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from imaging.ai import AIInputError, ModelError, load_manifest
 from imaging.ai.litemedsam import LiteMedSAM, area_resize_matrix, bilinear_resize_matrix, get_slice
@@ -99,11 +100,17 @@ def test_missing_and_corrupt_models(tmp_path) -> None:
 def test_propagation_from_one_box_follows_the_real_aorta(model: LiteMedSAM, aorta) -> None:
     """One box on slice 12 of vmtk's CTA, propagated both ways, against vmtk's level set (inside <= 0).
 
-    Measured 0.785 mean Dice over the 15 vessel slices (0.754 before re-prompting the branch that separates from the
-    trunk, voting over three box margins, margins in proportion to the object and keeping the box's bottom side as a
-    cut; 0.586 without the intensity prior). The issue's 0.80 is not reached: the level set itself is clipped at two
-    rows (84 and 178), of which only the bottom one shows in the user's box, so on slices 21-23 the propagated iliacs
-    run on where the reference stops.
+    Measured 0.786 mean Dice over the 15 vessel slices (0.89-0.955 on slices 11-19). The issue's 0.80 is not
+    reached: vmtk ran its level set in a region of interest (rows 80-182, columns 53-98, slices 5-27) and the zero
+    level stays about four voxels inside its faces, so the reference stops at rows 84 and 178 and on slices 9 and 23
+    where the vessel goes on; the iliac branches followed up past row 84 on slices 19-23 and the aorta down to the
+    user's box side (row 182) count against us. A threshold segmentation of the bright vessel itself (best threshold,
+    within the user's box) scores 0.796 against this reference.
+
+    Before the mask could run into a side of its box, the boxes came from the model's whole mask and the pieces
+    did not need to continue what was kept (0.785): on slices 22-23 the boxes, carried by a mask spread over the
+    dim tissue below the left iliac, added a neighbouring vessel and a blob lower down, and the left iliac was
+    followed only partly. Now both branches are followed whole and nothing else.
     """
     from imaging.ai.propagate import propagate_box
 
@@ -111,9 +118,14 @@ def test_propagation_from_one_box_follows_the_real_aorta(model: LiteMedSAM, aort
     result = propagate_box(model, volume, (61, 121, 86, 182), 12, "axial")
     slices = [z for z in range(reference.shape[0]) if reference[z].any()]
     dice = [2 * (result.mask[z] & reference[z]).sum() / (result.mask[z].sum() + reference[z].sum()) for z in slices]
-    assert np.mean(dice) >= 0.77
+    assert np.mean(dice) >= 0.78
     assert min(dice[1:3]) >= 0.8, "where the aorta narrows the mask must not bleed"
     assert min(dice[3:11]) >= 0.88, "both iliac branches are followed through the bifurcation"
-    assert {9, 12, 20} <= set(result.slices)
+    assert set(range(9, 24)) <= set(result.slices)
+    for z in (21, 22, 23):  # the two iliac branches, left and right of the midline, and no neighbour beside them
+        labels, count = ndimage.label(result.mask[z], np.ones((3, 3), bool))
+        columns = sorted(np.nonzero(labels == i)[1].mean() for i in range(1, count + 1))
+        assert count == 2, (z, columns)
+        assert columns[0] < 70 < columns[1], (z, columns)
     assert result.cuts.names() == ["bottom"]  # the aorta runs on below the box: the user cut it there
     assert not result.mask[:, 183:, :].any()

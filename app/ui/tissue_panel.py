@@ -53,7 +53,15 @@ from app.case import Case, MeshNode, SegmentationNode
 from imaging.mesh import SurfaceMesh
 from rendering.lasso import LassoOverlay
 from rendering.tissue_actor import TissueActors, blade_through_stroke, cut_plane_through_line, drag_target
-from simulation.tissue import PRESETS, CutReport, TissueInputError, TissueSimulation, carry_over, torn_faces
+from simulation.tissue import (
+    PRESETS,
+    CutReport,
+    TissueInputError,
+    TissueSimulation,
+    carry_over,
+    carry_over_split,
+    torn_faces,
+)
 
 __all__ = [
     "FIXED_CHOICES",
@@ -61,7 +69,6 @@ __all__ = [
     "TissuePanel",
     "TissueTool",
     "cut_caps",
-    "embed_by_side",
     "install_tissue_panel",
     "prepare_simulation",
     "spine_side_mask",
@@ -285,28 +292,6 @@ def cut_caps(points: npt.NDArray[np.float64], faces: npt.NDArray[np.int64], side
             tri[flip] = tri[flip][:, [0, 2, 1]]
             caps.append(tri)
     return np.concatenate(caps) if caps else np.zeros((0, 3), np.int64)
-
-
-def embed_by_side(mesh, positions_mm: npt.NDArray[np.float64], points: npt.NDArray[np.float64],
-                  side: npt.NDArray[np.int8], point: npt.ArrayLike, normal: npt.ArrayLike):
-    """Embed each point in the tetrahedra on its own side of the cut plane (the cut mesh's rest positions coincide
-    on the cut, so a free choice would tie a vertex to the wrong part)."""
-    from simulation.tissue import Embedding, TetMesh, embed_points
-
-    centroid = positions_mm[mesh.tets].mean(axis=1)
-    tet_side = np.where((centroid - np.asarray(point, np.float64)) @ np.asarray(normal, np.float64) > 0, 1, -1)
-    tet = np.zeros(len(points), np.int64)
-    weights = np.zeros((len(points), 4))
-    outside = np.zeros(len(points))
-    for s in (1, -1):
-        chosen, ids = side == s, np.nonzero(tet_side == s)[0]
-        if not chosen.any():
-            continue
-        if not len(ids):
-            raise TissueInputError("the cut left one side without tissue")
-        part = embed_points(TetMesh(mesh.points, mesh.tets[ids]), points[chosen])
-        tet[chosen], weights[chosen], outside[chosen] = ids[part.tet], part.weights, part.outside_mm
-    return Embedding(tet, weights, mesh.tets[tet], outside)
 
 
 # --- the widgets ----------------------------------------------------------------------------------------------------
@@ -988,7 +973,13 @@ class TissueTool(QObject):
         caps = cut_caps(shape, faces, side, first_new, normal)
         self._display_rest, self._display_faces = rest, faces
         self._cap_faces = np.concatenate([self._cap_faces, caps])
-        self._embedding = embed_by_side(sim.mesh, sim.positions_mm, rest, side, point, normal)
+        # Old vertices go to a piece of their element on their side (so they keep the side of any earlier
+        # incision too); the vertices the split added on the plane are embedded among their side's elements.
+        report = self.last_cut
+        assert report is not None
+        assert report.tet_parent is not None
+        assert report.tet_side is not None
+        self._embedding = carry_over_split(self._embedding, sim.mesh, report.tet_parent, report.tet_side, rest, side)
         actors.organ.set_surface(self._embedding.apply(sim.positions_mm), faces)
         # without caps on the fine surface (it missed the plane), the tetrahedra's own cut faces show the cut
         self._plane_cut_faces = self.last_cut.cut_faces if not len(caps) and self.last_cut is not None else None

@@ -8,7 +8,7 @@ sources), :mod:`fem` (static Newton solver, the validation reference), :mod:`dyn
 from simulation.tissue.blade import SweptCutResult, cut_swept, swept_surface
 from simulation.tissue.cutting import CutResult, connected_parts, cut_plane
 from simulation.tissue.dynamics import TissueSolver
-from simulation.tissue.embedding import Embedding, carry_over, embed_points, torn_faces
+from simulation.tissue.embedding import Embedding, carry_over, carry_over_split, embed_points, torn_faces
 from simulation.tissue.materials import PRESETS, Material, material
 from simulation.tissue.meshing import box_mesh, check_watertight, mesh_label, tetrahedralize
 from simulation.tissue.quality import QualityReport, quality_report
@@ -30,6 +30,7 @@ __all__ = [
     "TissueSolver",
     "box_mesh",
     "carry_over",
+    "carry_over_split",
     "check_watertight",
     "connected_parts",
     "cut_plane",

@@ -10,7 +10,7 @@ from scipy.spatial import cKDTree
 
 from simulation.tissue.tetmesh import TetMesh, TissueInputError
 
-__all__ = ["Embedding", "carry_over", "embed_points", "torn_faces"]
+__all__ = ["Embedding", "carry_over", "carry_over_split", "embed_points", "torn_faces"]
 
 Arr = npt.NDArray[np.float64]
 
@@ -130,3 +130,70 @@ def torn_faces(faces: npt.ArrayLike, before: Embedding, after: Embedding) -> npt
     for i, j in ((0, 1), (1, 2), (2, 0)):
         torn |= share(before.nodes, i, j) & ~share(after.nodes, i, j)
     return torn
+
+
+def carry_over_split(
+    embedding: Embedding,
+    mesh: TetMesh,
+    tet_parent: npt.ArrayLike,
+    tet_side: npt.ArrayLike,
+    points_mm: npt.ArrayLike,
+    point_side: npt.ArrayLike,
+) -> Embedding:
+    """The same points after a plane cut that split elements: each point goes to a piece of its previous host on its
+    own side of the plane (the one containing it best), so points near earlier incisions keep their side there too.
+
+    Parameters
+    ----------
+    embedding : Embedding
+        The embedding before the cut of the first ``len(embedding.tet)`` points; any further points (e.g. vertices a
+        display split added on the plane) are embedded afresh among the elements of their side.
+    mesh : TetMesh
+        The mesh after the cut.
+    tet_parent, tet_side : array-like of int
+        ``(m_new,)`` old element each new one came from, and its side of the plane (+1 / -1).
+    points_mm : array-like
+        ``(k, 3)`` rest positions of all the points.
+    point_side : array-like of int
+        ``(k,)`` each point's side (+1 / -1), from its position when the cut was made.
+    """
+    parent = np.asarray(tet_parent, np.int64)
+    side_of_tet = np.asarray(tet_side, np.int64)
+    pts = np.asarray(points_mm, np.float64).reshape(-1, 3)
+    side = np.where(np.asarray(point_side).reshape(-1) > 0, 1, -1)
+    k_old = len(embedding.tet)
+    tet = np.full(len(pts), -1, np.int64)
+    weights = np.zeros((len(pts), 4))
+    outside = np.zeros(len(pts))
+    # children of every old element, side by side: (old element, side) -> up to `width` new elements
+    key = parent * 2 + (side_of_tet > 0)
+    order = np.argsort(key, kind="stable")
+    counts = np.bincount(key, minlength=2 * (int(parent.max()) + 1) if len(parent) else 0)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    width = int(counts.max()) if len(counts) else 0
+    if k_old and width:
+        want = np.clip(embedding.tet * 2 + (side[:k_old] > 0), 0, len(counts) - 1)
+        n_children = counts[want]
+        slot = np.arange(width)[None, :]
+        cand = np.where(slot < n_children[:, None], order[np.minimum(starts[want][:, None] + slot, len(order) - 1)], -1)
+        valid = cand >= 0
+        corners = mesh.points[mesh.tets[np.maximum(cand, 0)]]  # (k, width, 4, 3)
+        bary = _barycentric(np.repeat(pts[:k_old, None, :], width, axis=1), corners)
+        score = np.where(valid, bary.min(axis=2), -np.inf)
+        best = np.argmax(score, axis=1)
+        rows = np.arange(k_old)
+        found = valid[rows, best]
+        tet[:k_old][found] = cand[rows, best][found]
+        weights[:k_old][found] = bary[rows, best][found]
+        size = np.cbrt(np.abs(mesh.volumes()[tet[:k_old][found]]) * 6.0)
+        outside[:k_old][found] = np.maximum(-weights[:k_old][found].min(axis=1), 0.0) * size
+    for s in (1, -1):  # the rest: new points, and hosts without a piece on the point's side
+        todo = (tet < 0) & (side == s)
+        if not todo.any():
+            continue
+        ids = np.nonzero(side_of_tet == s)[0]
+        if not len(ids):
+            raise TissueInputError("the cut left one side without tissue")
+        fresh = embed_points(TetMesh(mesh.points, mesh.tets[ids]), pts[todo])
+        tet[todo], weights[todo], outside[todo] = ids[fresh.tet], fresh.weights, fresh.outside_mm
+    return Embedding(tet, weights, mesh.tets[tet], outside)

@@ -16,7 +16,7 @@ from imaging.mesh import SurfaceMesh
 from simulation.tissue.blade import cut_swept, swept_surface
 from simulation.tissue.cutting import CutResult, connected_parts, cut_plane
 from simulation.tissue.dynamics import TissueSolver
-from simulation.tissue.embedding import Embedding, carry_over, embed_points, torn_faces
+from simulation.tissue.embedding import Embedding, carry_over, carry_over_split, embed_points, torn_faces
 from simulation.tissue.materials import Material
 from simulation.tissue.tetmesh import TetMesh, TissueInputError, boundary_faces
 
@@ -38,6 +38,10 @@ class CutReport:
     opened_faces: int = 0
     tet_origin: npt.NDArray[np.int64] | None = field(default=None, repr=False)
     """For a swept cut, the element of the mesh before the cut each element is (elements keep their identity)."""
+    tet_parent: npt.NDArray[np.int64] | None = field(default=None, repr=False)
+    """For a plane cut, the element of the mesh before the cut each element came from ..."""
+    tet_side: npt.NDArray[np.int8] | None = field(default=None, repr=False)
+    """... and its side of the plane (+1 where the normal points)."""
 
     @property
     def resected_volume_mm3(self) -> float:
@@ -183,12 +187,17 @@ class TissueSimulation:
         solver.set_state(result.transfer(old.positions_mm), result.transfer(old.velocities_mm_s))
         self.solver = solver
         self._incised = result.transfer(self._incised.astype(np.float64)[:, None])[:, 0] > 0.999
-        if self.display is not None:
-            self._embedding = embed_points(result.mesh, self.display.points)
+        if self.display is not None and self._embedding is not None:
+            # each display vertex goes to a piece of its element on its own side (sides from where it is now)
+            before = self._embedding
+            side = (before.apply(old.positions_mm) - _point(point_mm, "cut point")) @ np.asarray(normal, np.float64)
+            self._embedding = carry_over_split(before, result.mesh, result.tet_parent, result.tet_side,
+                                               self.display.points, side)
+            self._torn |= torn_faces(self.display.faces, before, self._embedding)
         count, labels = connected_parts(result.mesh)
         vols = np.bincount(labels, result.mesh.volumes(), minlength=count)
         report = CutReport(result.split_tets, tuple(sorted(map(float, vols), reverse=True)), old.mesh.volume(),
-                           result.cut_faces)
+                           result.cut_faces, tet_parent=result.tet_parent, tet_side=result.tet_side)
         self.cuts.append(report)
         return report
 
@@ -248,10 +257,9 @@ class TissueSimulation:
     def display_surface(self) -> SurfaceMesh:
         """The fine display surface moved by the embedding (the boundary mesh when none was given).
 
-        Across a swept-blade incision each display vertex follows its own side, and the display triangles the blade
-        tore are left out (the slit); :meth:`incision_surface` gives the incision's walls.  After a plane cut the
-        display vertices are re-embedded, but triangles straddling the plane are not split: use :meth:`surface` to
-        show the plane's cut faces.
+        Across a cut each display vertex follows its own side, and the display triangles the cut tore are left out
+        (the slit; display triangles are not split): :meth:`incision_surface` gives a blade incision's walls,
+        :meth:`surface` the whole boundary with every cut face.
         """
         if self.display is None or self._embedding is None:
             return self.surface()

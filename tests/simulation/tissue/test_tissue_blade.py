@@ -150,3 +150,31 @@ def test_the_display_surface_opens_along_the_incision_without_stretched_triangle
     assert np.median(moved[flap, 0]) - np.median(moved[other, 0]) > 2.0
     walls = sim.incision_surface()
     assert len(walls.faces) >= len(sim.cuts[-1].cut_faces) > 0
+
+
+def test_a_plane_cut_after_an_incision_leaves_the_display_whole_on_both_sides_and_the_incision_open(ball) -> None:
+    fine = trimesh.creation.icosphere(4, radius=R - 0.5)
+    display = SurfaceMesh(np.asarray(fine.vertices), np.asarray(fine.faces))
+    fixed = ball.points[:, 1] > 0.8 * R
+    sim = TissueSimulation(ball, material("liver"), fixed=fixed, iterations=6, display=display)
+    sim.cut_swept(*blade_stroke(0.0))  # the incision in x = 4 for y < 0
+    report = sim.cut((0.0, 0.0, 25.0), (0.0, 0.0, 1.0))  # then a plane across it: the cap z > 25 comes off
+    assert len(report.part_volumes_mm3) == 2
+    assert report.tet_parent is not None
+    # every display vertex hangs in an element on its own side of the plane
+    tet_side = report.tet_side[sim.display_embedding.tet]
+    vertex_side = np.where(display.points[:, 2] > 25.0, 1, -1)
+    clear = np.abs(display.points[:, 2] - 25.0) > 1.0
+    assert np.array_equal(tet_side[clear], vertex_side[clear])
+    # pull the incision's flap (x > 4) below the plane: no kept display triangle stretches, across either cut
+    sim.grab((20.0, -30.0, 0.0), radius_mm=8.0, hard=True)
+    sim.drag((35.0, -30.0, 0.0))
+    sim.step(30)
+    after = sim.display_surface()
+    edges = after.points[after.faces] - np.roll(after.points[after.faces], 1, axis=1)
+    rest = display.points[after.faces] - np.roll(display.points[after.faces], 1, axis=1)
+    assert (np.linalg.norm(edges, axis=2) / np.linalg.norm(rest, axis=2)).max() < 2.5
+    moved = after.points - display.points
+    flap = (display.points[:, 0] > 6.0) & (display.points[:, 1] < -20.0) & (np.abs(display.points[:, 2]) < 20.0)
+    other = (display.points[:, 0] < 2.0) & (display.points[:, 1] < -20.0) & (np.abs(display.points[:, 2]) < 20.0)
+    assert np.median(moved[flap, 0]) - np.median(moved[other, 0]) > 2.0  # the incision still opens

@@ -5,7 +5,7 @@ CLI, batch runs and tests use exactly the code the GUI uses.
 """
 
 from app.case.bundle import BUNDLE_FORMAT, BUNDLE_VERSION, CaseBundleError, load_case, save_case
-from app.case.case import Case
+from app.case.case import Case, switch_node_handlers
 from app.case.nodes import (
     MeshNode,
     Node,
@@ -30,4 +30,5 @@ __all__ = [
     "VolumeNode",
     "load_case",
     "save_case",
+    "switch_node_handlers",
 ]

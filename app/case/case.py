@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -11,7 +12,7 @@ from psygnal import Signal
 
 from app.case.nodes import MeshNode, Node, PlanNode, ResultNode, SegmentationNode, VolumeNode
 
-__all__ = ["Case"]
+__all__ = ["Case", "switch_node_handlers"]
 
 N = TypeVar("N", bound=Node)
 
@@ -176,3 +177,23 @@ class Case:
                 for (_, what), node in pending.items():
                     if node in self:
                         self.node_changed.emit(node, what)
+
+
+def switch_node_handlers(
+    old: Case | None,
+    new: Case | None,
+    *,
+    added: Callable[..., object] | None = None,
+    removed: Callable[..., object] | None = None,
+    changed: Callable[..., object] | None = None,
+) -> None:
+    """Move handlers of the node signals from case ``old`` to case ``new`` (either may be None): for views and tools
+    that follow "the current case" and must not hear from the one they left."""
+    for name, handler in (("node_added", added), ("node_removed", removed), ("node_changed", changed)):
+        if handler is None:
+            continue
+        if old is not None:
+            with contextlib.suppress(TypeError, ValueError, RuntimeError):  # not connected: nothing to undo
+                getattr(old, name).disconnect(handler)
+        if new is not None:
+            getattr(new, name).connect(handler)

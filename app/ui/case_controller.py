@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from app.case import Case, MeshNode, Node, SegmentationNode, VolumeNode
+from app.case import Case, MeshNode, Node, SegmentationNode, VolumeNode, switch_node_handlers
 from rendering.scene3d import Scene3D
 from rendering.slice_view import SliceView
 
@@ -52,16 +52,12 @@ class CaseController:
         self._volume: VolumeNode | None = None
         self._segmentation: SegmentationNode | None = None
         self._shown_labelmap = None
-        case.node_added.connect(self._on_added)
-        case.node_removed.connect(self._on_removed)
-        case.node_changed.connect(self._on_changed)
+        switch_node_handlers(None, case, added=self._on_added, removed=self._on_removed, changed=self._on_changed)
         self.refresh_all()
 
     def detach(self) -> None:
         """Stop listening and clear the views."""
-        self.case.node_added.disconnect(self._on_added)
-        self.case.node_removed.disconnect(self._on_removed)
-        self.case.node_changed.disconnect(self._on_changed)
+        switch_node_handlers(self.case, None, added=self._on_added, removed=self._on_removed, changed=self._on_changed)
         for view in self.slice_views:
             view.set_labelmap(None)
             view.set_volume(None)

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QColorDialog, QTreeWidget, QTreeWidgetItem, QWidget
 
-from app.case import Case, MeshNode, Node, PlanNode, ResultNode, SegmentationNode, VolumeNode
+from app.case import Case, MeshNode, Node, PlanNode, ResultNode, SegmentationNode, VolumeNode, switch_node_handlers
 
 __all__ = ["DataPanel"]
 
@@ -63,16 +63,10 @@ class DataPanel(QTreeWidget):
     # --- case wiring ----------------------------------------------------------------------------------------------
     def set_case(self, case: Case | None) -> None:
         """Show ``case`` (None empties the panel) and follow its events."""
-        if self.case is not None:
-            self.case.node_added.disconnect(self._on_node_added)
-            self.case.node_removed.disconnect(self._on_node_removed)
-            self.case.node_changed.disconnect(self._on_node_changed)
+        switch_node_handlers(self.case, case, added=self._on_node_added, removed=self._on_node_removed,
+                             changed=self._on_node_changed)
         self.case = case
         self._rebuild()
-        if case is not None:
-            case.node_added.connect(self._on_node_added)
-            case.node_removed.connect(self._on_node_removed)
-            case.node_changed.connect(self._on_node_changed)
 
     def _rebuild(self) -> None:
         self._updating = True

@@ -21,7 +21,7 @@ from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeyEvent, QKeySequence, QMouseEvent
 from vtkmodules.vtkRenderingCore import vtkCellPicker
 
-from app.case import Case, Node, PlanNode
+from app.case import Case, Node, PlanNode, switch_node_handlers
 from app.case.commands import Command
 from imaging.planning import angle_deg, closed_curve_area_mm2, closed_curve_length_mm, sample_closed_curve
 from rendering.markups import MARKUP_COLOURS, MarkupLayer
@@ -386,17 +386,10 @@ class MarkupDisplay(QObject):
 
     def set_case(self, case: Case) -> None:
         """Draw ``case``'s markups (and follow its changes)."""
-        if self.case is not None:
-            with contextlib.suppress(TypeError, ValueError, RuntimeError):
-                self.case.node_added.disconnect(self.redraw)
-                self.case.node_changed.disconnect(self._on_changed)
-                self.case.node_removed.disconnect(self.erase)
+        switch_node_handlers(self.case, case, added=self.redraw, removed=self.erase, changed=self._on_changed)
         for layer in self.layers:
             layer.clear()
         self.case = case
-        case.node_added.connect(self.redraw)
-        case.node_changed.connect(self._on_changed)
-        case.node_removed.connect(self.erase)
         for node in case.plans:
             self.redraw(node)
 

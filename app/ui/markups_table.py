@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.case import Case, Node, PlanNode, SegmentationNode
+from app.case import Case, Node, PlanNode, SegmentationNode, switch_node_handlers
 from app.ui.markup_tools import POINT_LIST, NodesCommand, markup_summary, push_command, set_plan_data_undoable
 
 __all__ = ["TABLE_TYPES", "MarkupsTable", "install_markups_table", "segment_volumes_ml"]
@@ -113,15 +113,9 @@ class MarkupsTable(QWidget):
     # --- the case -----------------------------------------------------------------------------------------------
     def set_case(self, case: Case) -> None:
         """List ``case``'s markups and follow its changes."""
-        if self.case is not None:
-            with contextlib.suppress(TypeError, ValueError, RuntimeError):
-                self.case.node_added.disconnect(self._on_node)
-                self.case.node_removed.disconnect(self._on_node)
-                self.case.node_changed.disconnect(self._on_node_changed)
+        switch_node_handlers(self.case, case, added=self._on_node, removed=self._on_node,
+                             changed=self._on_node_changed)
         self.case = case
-        case.node_added.connect(self._on_node)
-        case.node_removed.connect(self._on_node)
-        case.node_changed.connect(self._on_node_changed)
         self.refresh()
         self.refresh_volumes()
 

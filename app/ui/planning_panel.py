@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.case import Case, MeshNode, Node, PlanNode, SegmentationNode
+from app.case import Case, MeshNode, Node, PlanNode, SegmentationNode, switch_node_handlers
 from app.ui.markup_tools import (
     MarkupDisplay,
     NodesCommand,
@@ -211,20 +211,14 @@ class PlanningTool(QObject):
     # --- the case -----------------------------------------------------------------------------------------------
     def set_case(self, case: Case) -> None:
         """Follow ``case``: its segments fill the combos and the critical list."""
-        if self.case is not None:
-            with contextlib.suppress(TypeError, ValueError, RuntimeError):
-                self.case.node_added.disconnect(self._on_node)
-                self.case.node_removed.disconnect(self._on_node)
-                self.case.node_changed.disconnect(self._on_node_changed)
+        switch_node_handlers(self.case, case, added=self._on_node, removed=self._on_node,
+                             changed=self._on_node_changed)
         self.case = case
         self.current_trajectory = None
         self._pending.clear()  # a result computed for the previous case is dropped
         self._meshes.clear()
         self._bands.clear()
         self._cut_meshes.clear()
-        case.node_added.connect(self._on_node)
-        case.node_removed.connect(self._on_node)
-        case.node_changed.connect(self._on_node_changed)
         self.refresh_segments()
 
     def _on_node(self, node: Node) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence, QMouseEvent
 
-from app.case import Case, Node, PlanNode
+from app.case import Case, Node, PlanNode, switch_node_handlers
 from app.ui.markup_tools import add_node_undoable
 
 __all__ = ["RULER", "RulerTool", "install_ruler_tool", "ruler_label"]
@@ -65,18 +65,12 @@ class RulerTool(QObject):
     # --- the case -------------------------------------------------------------------------------------------------
     def set_case(self, case: Case) -> None:
         """Show ``case``'s rulers (and follow its changes)."""
-        if self.case is not None:
-            with contextlib.suppress(TypeError, ValueError, RuntimeError):
-                self.case.node_added.disconnect(self._on_node)
-                self.case.node_changed.disconnect(self._on_node_changed)
-                self.case.node_removed.disconnect(self._on_removed)
+        switch_node_handlers(self.case, case, added=self._on_node, removed=self._on_removed,
+                             changed=self._on_node_changed)
         for panel in self.window.slice_panels:
             for key in list(getattr(panel.view, "_rulers", {})):
                 panel.view.remove_ruler(key)
         self.case = case
-        case.node_added.connect(self._on_node)
-        case.node_changed.connect(self._on_node_changed)
-        case.node_removed.connect(self._on_removed)
         for node in case.plans:
             self._on_node(node)
 

@@ -47,7 +47,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.case import Case, MeshNode, Node, SegmentationNode, VolumeNode
+from app.case import Case, MeshNode, Node, SegmentationNode, VolumeNode, switch_node_handlers
 from app.case.commands import (
     AddSegmentCommand,
     CommandStack,
@@ -575,11 +575,10 @@ class SegmentEditor(QObject):
         case = self.window.case
         if case is self.case:
             return
+        switch_node_handlers(self.case, case, added=self._on_node_event, removed=self._on_node_event,
+                             changed=self._on_node_changed)
         if self.case is not None:
             with contextlib.suppress(TypeError, ValueError, RuntimeError):
-                self.case.node_added.disconnect(self._on_node_event)
-                self.case.node_removed.disconnect(self._on_node_event)
-                self.case.node_changed.disconnect(self._on_node_changed)
                 self.case.modified_changed.disconnect(self._on_modified_changed)
         self.case = case
         self.stack.clear()
@@ -588,9 +587,6 @@ class SegmentEditor(QObject):
         self._range_cache = None
         self._stroke = None
         if case is not None:
-            case.node_added.connect(self._on_node_event)
-            case.node_removed.connect(self._on_node_event)
-            case.node_changed.connect(self._on_node_changed)
             case.modified_changed.connect(self._on_modified_changed)
         self.refresh()
         self._init_threshold_range()

@@ -49,7 +49,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.case import Case, MeshNode, SegmentationNode
+from app.case import Case, MeshNode, SegmentationNode, switch_node_handlers
 from imaging.mesh import SurfaceMesh
 from rendering.lasso import LassoOverlay
 from rendering.tissue_actor import TissueActors, blade_through_stroke, cut_plane_through_line, drag_target
@@ -518,16 +518,10 @@ class TissueTool(QObject):
     # --- the case and the organ list -------------------------------------------------------------------------------
     def set_case(self, case: Case) -> None:
         """Follow ``case`` (a new case ends the simulation)."""
-        if self.case is not None:
-            with contextlib.suppress(TypeError, ValueError, RuntimeError):
-                self.case.node_added.disconnect(self._on_case_event)
-                self.case.node_removed.disconnect(self._on_case_event)
-                self.case.node_changed.disconnect(self._on_node_changed)
+        switch_node_handlers(self.case, case, added=self._on_case_event, removed=self._on_case_event,
+                             changed=self._on_node_changed)
         self.stop()
         self.case = case
-        case.node_added.connect(self._on_case_event)
-        case.node_removed.connect(self._on_case_event)
-        case.node_changed.connect(self._on_node_changed)
         self.refresh_organs()
 
     def _on_case_event(self, _node) -> None:

@@ -128,14 +128,21 @@ def _add_threshold_models(case) -> None:
             case.add(MeshNode(mesh_from_mask(mask, volume.geometry), name, color=colours[name]))
 
 
-def _check(args: argparse.Namespace) -> int:
+def _ready_runtime(backend: str | None):
+    """The runtime and headset found for ``backend``; None after saying on stderr what is missing."""
     from rendering.vr.check import find_runtime
     from rendering.vr.errors import VRError
 
     try:
-        info = find_runtime(args.backend)
+        return find_runtime(backend)
     except VRError as exc:
         print(f"surgitwin vr: not ready: {exc}", file=sys.stderr)
+        return None
+
+
+def _check(args: argparse.Namespace) -> int:
+    info = _ready_runtime(args.backend)
+    if info is None:
         return 1
     w, h = info.recommended_size
     print(f"backend:     {info.backend}")
@@ -199,7 +206,7 @@ def cmd_vr(args: argparse.Namespace) -> int:
     """Handler of ``surgitwin vr``."""
     if args.check:
         return _check(args)
-    from rendering.vr.check import find_runtime, make_backend
+    from rendering.vr.check import make_backend
     from rendering.vr.errors import VRError
 
     if args.path is not None and not args.path.exists():  # before waking the runtime
@@ -207,10 +214,8 @@ def cmd_vr(args: argparse.Namespace) -> int:
         return 2
     if args.preview is not None:
         return _preview(args)
-    try:
-        info = find_runtime(args.backend)
-    except VRError as exc:
-        print(f"surgitwin vr: not ready: {exc}", file=sys.stderr)
+    info = _ready_runtime(args.backend)
+    if info is None:
         return 1
     t0 = time.perf_counter()
     try:

@@ -14,6 +14,7 @@ from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QMouseEvent
 
 from app.case import PlanNode
+from app.ui.installing import install_once
 from app.ui.markup_tools import ANGLE, CLOSED_CURVE, POINT_LIST, NodesCommand, angle_data, curve_data, push_command
 from app.ui.ruler_tool import RULER
 
@@ -138,8 +139,4 @@ class MarkupDragger(QObject):
 
 def install_markup_dragger(window) -> MarkupDragger:
     """Let the slice views' control points be dragged (once per window)."""
-    dragger = getattr(window, "markup_dragger", None)
-    if dragger is None:
-        dragger = MarkupDragger(window)
-        window.markup_dragger = dragger
-    return dragger
+    return install_once(window, "markup_dragger", MarkupDragger)

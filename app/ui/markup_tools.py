@@ -23,6 +23,7 @@ from vtkmodules.vtkRenderingCore import vtkCellPicker
 
 from app.case import Case, Node, PlanNode, switch_node_handlers
 from app.case.commands import Command
+from app.ui.installing import install_once
 from imaging.planning import angle_deg, closed_curve_area_mm2, closed_curve_length_mm, sample_closed_curve
 from rendering.markups import MARKUP_COLOURS, MarkupLayer
 
@@ -597,26 +598,14 @@ class MarkupTools(QObject):
 
 def install_placement(window) -> Placement:
     """The window's shared :class:`Placement` (made once)."""
-    placement = getattr(window, "placement", None)
-    if placement is None:
-        placement = Placement(window)
-        window.placement = placement
-    return placement
+    return install_once(window, "placement", Placement)
 
 
 def install_markup_display(window) -> MarkupDisplay:
     """The window's shared :class:`MarkupDisplay` (made once)."""
-    display = getattr(window, "markup_display", None)
-    if display is None:
-        display = MarkupDisplay(window)
-        window.markup_display = display
-    return display
+    return install_once(window, "markup_display", MarkupDisplay)
 
 
 def install_markup_tools(window) -> MarkupTools:
     """Add the angle, point list and closed curve tools to ``window`` (once)."""
-    tools = getattr(window, "markup_tools", None)
-    if tools is None:
-        tools = MarkupTools(window)
-        window.markup_tools = tools
-    return tools
+    return install_once(window, "markup_tools", MarkupTools)

@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.case import Case, MeshNode, Node, PlanNode, SegmentationNode, switch_node_handlers
+from app.ui.installing import install_once
 from app.ui.markup_tools import (
     MarkupDisplay,
     NodesCommand,
@@ -657,8 +658,4 @@ class PlanningTool(QObject):
 
 def install_planning_panel(window) -> PlanningTool:
     """Add the Planning dock to ``window`` (once)."""
-    tool = getattr(window, "planning_tool", None)
-    if tool is None:
-        tool = PlanningTool(window)
-        window.planning_tool = tool
-    return tool
+    return install_once(window, "planning_tool", PlanningTool)

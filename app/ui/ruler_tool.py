@@ -14,6 +14,7 @@ from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence, QMouseEvent
 
 from app.case import Case, Node, PlanNode, switch_node_handlers
+from app.ui.installing import install_once
 from app.ui.markup_tools import add_node_undoable
 
 __all__ = ["RULER", "RulerTool", "install_ruler_tool", "ruler_label"]
@@ -138,8 +139,4 @@ class RulerTool(QObject):
 
 def install_ruler_tool(window) -> RulerTool:
     """Add the ruler to ``window`` (once)."""
-    tool = getattr(window, "ruler_tool", None)
-    if tool is None:
-        tool = RulerTool(window)
-        window.ruler_tool = tool
-    return tool
+    return install_once(window, "ruler_tool", RulerTool)

@@ -61,6 +61,7 @@ from app.case.commands import (
     set_segment_locked,
     set_segment_mask,
 )
+from app.ui.installing import install_once
 from imaging.segmentation import (
     EditMask,
     closing,
@@ -1380,9 +1381,4 @@ def install_segment_editor(window) -> SegmentEditor:
     """Add the Segment Editor dock, Edit menu and slice-view mouse tools to ``window`` (a MainWindow)."""
     from app.ui.ai_tool import install_ai_tool
 
-    editor = getattr(window, "segment_editor", None)
-    if editor is None:
-        editor = SegmentEditor(window)
-        window.segment_editor = editor
-        install_ai_tool(editor)
-    return editor
+    return install_once(window, "segment_editor", SegmentEditor, then=install_ai_tool)

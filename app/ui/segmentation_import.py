@@ -15,6 +15,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog
 
 from app.case import Segment, SegmentationNode, VolumeNode
+from app.ui.installing import install_once
 
 __all__ = ["ImportedDicomSegmentation", "SegmentationImport", "install_segmentation_import"]
 
@@ -91,10 +92,7 @@ class SegmentationImport:
 
 def install_segmentation_import(window) -> SegmentationImport:
     """Add File > Import DICOM SEG / RTSTRUCT to ``window`` (once), after File > Open."""
-    importer = getattr(window, "segmentation_import", None)
-    if importer is None:
-        importer = SegmentationImport(window)
-        window.segmentation_import = importer
-        file_menu = window.menuBar().actions()[0].menu()
-        file_menu.insertAction(window.demo_action, importer.action)
-    return importer
+    def add_to_file_menu(importer: SegmentationImport) -> None:
+        window.menuBar().actions()[0].menu().insertAction(window.demo_action, importer.action)
+
+    return install_once(window, "segmentation_import", SegmentationImport, then=add_to_file_menu)

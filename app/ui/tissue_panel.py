@@ -50,6 +50,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.case import Case, MeshNode, SegmentationNode, switch_node_handlers
+from app.ui.installing import install_once
 from imaging.mesh import SurfaceMesh
 from rendering.lasso import LassoOverlay
 from rendering.tissue_actor import TissueActors, blade_through_stroke, cut_plane_through_line, drag_target
@@ -1073,8 +1074,4 @@ class TissueTool(QObject):
 
 def install_tissue_panel(window) -> TissueTool:
     """Add the Soft tissue dock and its 3-D view tools to ``window`` (once)."""
-    tool = getattr(window, "tissue_tool", None)
-    if tool is None:
-        tool = TissueTool(window)
-        window.tissue_tool = tool
-    return tool
+    return install_once(window, "tissue_tool", TissueTool)

@@ -15,6 +15,8 @@ import sys
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtGui import QAction
 
+from app.ui.installing import install_once
+
 log = logging.getLogger(__name__)
 
 __all__ = ["VRDesktopControl", "check_vr_ready", "install_vr_action"]
@@ -189,8 +191,4 @@ class VRDesktopControl(QObject):
 
 def install_vr_action(window) -> VRDesktopControl:
     """Add View > Enter VR to ``window`` (once)."""
-    control = getattr(window, "vr_control", None)
-    if control is None:
-        control = VRDesktopControl(window)
-        window.vr_control = control
-    return control
+    return install_once(window, "vr_control", VRDesktopControl)

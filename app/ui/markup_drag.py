@@ -65,6 +65,7 @@ class MarkupDragger(QObject):
         for widget in self._panels:
             widget.installEventFilter(self)
         self._drag: tuple[PlanNode, int, dict[str, Any]] | None = None
+        self._hand_on: QObject | None = None  # the widget whose cursor we turned into a hand (to give it back)
 
     def hit(self, panel, x: float, y: float) -> tuple[PlanNode, int] | None:
         """The visible control point on ``panel``'s slice nearest to widget position ``(x, y)``, within
@@ -98,6 +99,15 @@ class MarkupDragger(QObject):
         return bool((placement is not None and placement.active) or (ruler is not None and ruler.active)
                     or (editor is not None and editor.mouse_mode is not None))
 
+    def _show_hand(self, widget: QObject | None, *, closed: bool = False) -> None:
+        """A hand cursor over ``widget`` (None: give back the cursor we replaced; other tools' cursors stay)."""
+        if self._hand_on is not None and self._hand_on is not widget:
+            self._hand_on.unsetCursor()  # type: ignore[attr-defined]
+        self._hand_on = widget
+        if widget is not None:
+            shape = Qt.CursorShape.ClosedHandCursor if closed else Qt.CursorShape.OpenHandCursor
+            widget.setCursor(shape)  # type: ignore[attr-defined]
+
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
         """Take presses on control points; move the point while the button is held."""
         panel = self._panels.get(obj)
@@ -116,21 +126,21 @@ class MarkupDragger(QObject):
                 return False
             node, index = found
             self._drag = (node, index, node.data)
-            obj.setCursor(Qt.CursorShape.ClosedHandCursor)  # type: ignore[attr-defined]
+            self._show_hand(obj, closed=True)
             return True
         if self._drag is None:
             if kind == QEvent.Type.MouseMove and event.buttons() == Qt.MouseButton.NoButton:
-                over = panel.view.volume is not None and not self._placing() and self.hit(panel, pos.x(), pos.y())
-                if over:
-                    obj.setCursor(Qt.CursorShape.OpenHandCursor)  # type: ignore[attr-defined]
+                if self._placing():
+                    self._hand_on = None  # the active tool owns the cursor now
                 else:
-                    obj.unsetCursor()  # type: ignore[attr-defined]
+                    self._show_hand(obj if panel.view.volume is not None and self.hit(panel, pos.x(), pos.y())
+                                    else None)
             return False
         node, index, before = self._drag
         node.replace_data(with_point_moved(node, index, panel.pick(pos.toPoint())))
         if kind == QEvent.Type.MouseButtonRelease:
             self._drag = None
-            obj.unsetCursor()  # type: ignore[attr-defined]
+            self._show_hand(None)
             if node.data != before:
                 push_command(self.window, NodesCommand(self.window.case, f"Move a point of {node.name}",
                                                        data=[(node, before, node.data)]))

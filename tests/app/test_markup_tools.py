@@ -274,3 +274,21 @@ def test_placed_points_are_dragged_on_the_slice_and_the_move_is_one_undo_step(de
     QTest.mouseMove(widget, end)
     QTest.mouseRelease(widget, Qt.MouseButton.LeftButton, NO, end)
     assert ruler.data["length_mm"] == pytest.approx(30.0, abs=1.0)
+
+
+def test_hovering_a_point_shows_a_hand_and_leaves_other_tools_cursors_alone(demo_window, qtbot):
+    window = demo_window
+    panel = window.axial
+    c = _centre(panel)
+    ruler = window.ruler_tool.add_ruler(c, c + np.array([40.0, 0.0, 0.0]))
+    widget = panel.vtk_widget
+    QTest.mouseMove(widget, _pos(panel, ruler.data["p2_lps"]))
+    assert widget.cursor().shape() == Qt.CursorShape.OpenHandCursor
+    QTest.mouseMove(widget, _pos(panel, c + np.array([-30.0, -30.0, 0.0])))
+    assert widget.cursor().shape() == Qt.CursorShape.ArrowCursor
+    _press_key(window, widget, Qt.Key.Key_G)  # the angle tool sets its own cursor
+    tool_cursor = widget.cursor().shape()
+    assert tool_cursor != Qt.CursorShape.ArrowCursor
+    QTest.mouseMove(widget, _pos(panel, ruler.data["p2_lps"]))
+    QTest.mouseMove(widget, _pos(panel, c + np.array([-30.0, -30.0, 0.0])))
+    assert widget.cursor().shape() == tool_cursor

@@ -226,6 +226,11 @@ class TransferFunctionEditor(QWidget):
             points[index] = (value, *points[index][1:])
             self._commit(self._tf.with_color_points(points))
 
+    @property
+    def dragging(self) -> bool:
+        """Whether a point is being dragged (``editing_finished`` follows on release)."""
+        return self._drag is not None
+
     def mouseReleaseEvent(self, ev: QMouseEvent) -> None:
         if self._drag is not None and self._tf is not None:
             self._drag = None
@@ -363,6 +368,7 @@ class VolumePanel(QWidget):
 
         self.editor = TransferFunctionEditor(self)
         self.editor.transfer_function_changed.connect(self._on_curve_edited)
+        self.editor.editing_finished.connect(lambda _tf: self._store())
         layout.addWidget(self.editor, 1)
 
         shift_row = QHBoxLayout()
@@ -371,6 +377,7 @@ class VolumePanel(QWidget):
         self.shift_slider.setRange(-SHIFT_RANGE, SHIFT_RANGE)
         self.shift_slider.setToolTip("Move the whole transfer function along the value axis (HU)")
         self.shift_slider.valueChanged.connect(self.set_shift)
+        self.shift_slider.sliderReleased.connect(self._store)
         shift_row.addWidget(self.shift_slider, 1)
         self.shift_label = QLabel("0")
         self.shift_label.setMinimumWidth(44)
@@ -543,7 +550,8 @@ class VolumePanel(QWidget):
         self.preset_combo.setCurrentIndex(index if index >= 0 else self.preset_combo.count() - 1)
 
     def _apply_transfer_function(self) -> None:
-        self._store()
+        if not (self.editor.dragging or self.shift_slider.isSliderDown()):  # a drag is kept once, when it ends
+            self._store()
         if self.scene.has_volume_rendering:
             self.scene.volume_rendering.set_transfer_function(self.transfer_function)
             self._render()

@@ -236,3 +236,21 @@ def test_volume_rendering_settings_are_saved_with_the_case(demo_window, qtbot, t
     assert panel.transfer_function == panel._base.shifted(120.0)
     assert panel.shift_slider.value() == 120
     assert window.case.volumes[0].volume_rendering == saved
+
+
+def test_a_curve_drag_is_kept_in_the_case_once_when_it_ends(demo_window, qtbot):
+    panel = demo_window.volume_panel
+    node = demo_window.case.volumes[0]
+    panel.set_volume_visible(True)
+    changes: list[str] = []
+    node.changed.connect(changes.append)
+    editor = panel.editor
+    start = _point(editor, 2)
+    end = QPoint(start.x() + 12, start.y() + 20)
+    qtbot.mousePress(editor, Qt.MouseButton.LeftButton, pos=start)
+    for i in range(1, 6):
+        qtbot.mouseMove(editor, start + (end - start) * (i / 5))
+    assert changes == []  # the case is not edited on every mouse move of the drag ...
+    qtbot.mouseRelease(editor, Qt.MouseButton.LeftButton, pos=end)
+    assert changes == ["display"]  # ... but once, with the curve where it was dropped
+    assert node.volume_rendering["transfer_function"] == panel._base.to_dict()

@@ -40,12 +40,20 @@ MM = 1e-3  # metres per millimetre
 # two-level preconditioner (cost per node flat): the crossover measured here in CPU time per solve, 376 ns per node
 # with the LU at 1.2k free nodes, 632 at 2.3k; two-level 584-613 from 3.5k to 9.2k.
 TWO_LEVEL_ABOVE_NODES = 2000
-# Elements per block of the element maths (see TissueSolver._energy_grad): a block's ~30 temporaries (64 kB each)
-# stay in cache, and blocks are few enough that Python's per-block overhead is noise (1024 to 16384 measured).
+# Elements per block of the element maths (see TissueSolver._energy_grad): a block's gradients and ~30 temporaries
+# (64 kB each) stay in cache, and blocks are big enough that numpy's per-call overhead is noise (per element,
+# 1024-element blocks cost 2x 8192-element ones here).
 ELEMENT_BLOCK = 8192
 # Keep the L-BFGS curvature pairs from one step to the next (until the constraints or the mesh change): the
 # Hessian changes little between steps, and the carried-over pairs cut the iterations needed by ~2x.
 WARM_START = True
+
+
+def _as_view(array: Arr, shape: tuple[int, ...]) -> Arr:
+    """``array`` reshaped without copying (raises instead of copying: the element maths write through these)."""
+    view = array.view()
+    view.shape = shape
+    return view
 
 
 class TissueSolver:
@@ -124,13 +132,22 @@ class TissueSolver:
         self.rest = mesh.points * MM
         grads, vols = shape_gradients(self.rest, mesh.tets)
         self.volumes = vols
-        # D maps one coordinate of every node to the matching row of every deformation gradient, element-fastest:
-        # (D @ x[i])[j m + e] = F_e[i, j].  Coordinates are stored as (3, n) so every F_e[i, j] is a contiguous (m,)
-        # array: the component-wise algebra then streams memory instead of striding through (m, 3, 3) blocks.
-        rows = (np.arange(3)[None, None, :] * m + np.arange(m)[:, None, None]).repeat(4, axis=1)  # (m, 4, 3)
+        # D maps one coordinate of every node to the matching row of every deformation gradient, block by block of
+        # ELEMENT_BLOCK elements and element-fastest inside a block: (D @ x[i])[3 lo + j b + (e - lo)] = F_e[i, j]
+        # for element e of block [lo, lo + b).  Coordinates are stored as (3, n), so every F_e[i, j] of a block is a
+        # contiguous (b,) array and the component-wise algebra streams memory instead of striding through (m, 3, 3).
+        # One block's gradients are made right before its maths (self._d_blocks), so they never leave the cache.
+        self._blocks = [(lo, min(lo + ELEMENT_BLOCK, m)) for lo in range(0, m, ELEMENT_BLOCK)]
+        e = np.arange(m)
+        lo_of = (e // ELEMENT_BLOCK) * ELEMENT_BLOCK
+        size_of = np.minimum(ELEMENT_BLOCK, m - lo_of)
+        rows = (3 * lo_of[:, None, None] + np.arange(3)[None, None, :] * size_of[:, None, None]
+                + (e - lo_of)[:, None, None]).repeat(4, axis=1)  # (m, 4, 3)
         cols = np.broadcast_to(mesh.tets[:, :, None], (m, 4, 3))
         self._d = sp.csr_matrix((grads.ravel(), (rows.ravel(), cols.ravel())), shape=(3 * m, n))
-        self._dtv = (self._d.T @ sp.diags(np.tile(vols, 3))).tocsr()  # D^T V: the stress scatter
+        self._d_blocks = [self._d[3 * lo : 3 * hi] for lo, hi in self._blocks]
+        self._row_volumes = np.concatenate([np.tile(vols[lo:hi], 3) for lo, hi in self._blocks])
+        self._dtv = (self._d.T @ sp.diags(self._row_volumes)).tocsr()  # D^T V: the stress scatter
         self._m = m
         self._grads = np.ascontiguousarray(grads)
         self._forces = np.empty((m, 4, 3)) if backend == "numba" else None
@@ -278,25 +295,25 @@ class TissueSolver:
             energy = self._numba.energy_grad(np.ascontiguousarray(x), self.mesh.tets, self._grads, self.volumes,
                                              self.mu, self.lam, self.alpha, self._forces, grad)
             return energy - self._psi0 * self._total_volume, (grad if need_grad else None)
-        d, m = self._d, self._m
-        f = np.empty((3, 3, m))
-        for i in range(3):
-            f[i] = (d @ x[i]).reshape(3, m)
-        stress = np.empty((3, 3, m)) if need_grad else None
-        # Element maths block by block: a few dozen temporaries of one block stay in the CPU cache, where whole-mesh
-        # temporaries (0.4 MB each at 50k elements) would stream through memory and make the cost per element grow
-        # with the mesh (3x per element from 5k to 50k elements measured here without blocking).
+        stress = np.empty((3, 3 * self._m)) if need_grad else None
+        f_buffer = np.empty((3, 3 * ELEMENT_BLOCK))
+        # Element maths block by block: a block's gradients and few dozen temporaries stay in the CPU cache, where
+        # whole-mesh arrays (0.4 MB each at 50k elements) would stream through memory and make the cost per element
+        # grow with the mesh (3x per element from 5k to 50k elements measured here without blocking).
         psi_volume = 0.0
-        for lo in range(0, m, ELEMENT_BLOCK):
-            hi = min(lo + ELEMENT_BLOCK, m)
-            psi_volume += self._element_block(f[:, :, lo:hi], self.volumes[lo:hi],
-                                              None if stress is None else stress[:, :, lo:hi])
+        for (lo, hi), d_block in zip(self._blocks, self._d_blocks, strict=True):
+            b = hi - lo
+            f = _as_view(f_buffer[:, : 3 * b], (3, 3, b))
+            for i in range(3):
+                f[i] = (d_block @ x[i]).reshape(3, b)
+            psi_volume += self._element_block(
+                f, self.volumes[lo:hi], None if stress is None else _as_view(stress[:, 3 * lo : 3 * hi], (3, 3, b)))
         energy = psi_volume - self._psi0 * self._total_volume
         if stress is None:
             return energy, None
         grad = np.empty_like(x)
         for i in range(3):
-            grad[i] = self._dtv @ stress[i].reshape(-1)
+            grad[i] = self._dtv @ stress[i]
         return energy, grad
 
     def _element_block(self, f: Arr, volumes: Arr, stress: Arr | None) -> float:
@@ -351,7 +368,7 @@ class TissueSolver:
         # Weight of the Laplacian: the material's rest-state Hessian is bounded by (2 mu + lambda) times it (the
         # pressure waves), so a full step never overshoots the stiffest mode; L-BFGS recovers the softer ones.
         w = 1.5 * self.mu + self.lam
-        lap = (self._d.T @ sp.diags(np.tile(self.volumes * w, 3)) @ self._d).tocsr()
+        lap = (self._d.T @ sp.diags(self._row_volumes * w) @ self._d).tocsr()
         diag = c * self.mass
         if len(self._spring_nodes):
             diag = diag + np.bincount(self._spring_nodes, minlength=len(diag)) * self._spring_k

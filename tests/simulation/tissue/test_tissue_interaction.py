@@ -129,26 +129,59 @@ def test_everything_fixed_or_bad_springs_are_refused(slab) -> None:
 
 
 def test_two_level_preconditioner_gives_the_same_motion_as_the_exact_one() -> None:
+    from simulation.tissue.preconditioner import TwoLevelInverse
+
     mesh = box_mesh((80.0, 30.0, 20.0), (16, 6, 4))
     paths = {}
-    for kind in ("direct", "two-level"):
+    for kind in ("direct", "two-level", "three-level"):
         solver = TissueSolver(mesh, material("liver"), fixed=np.isclose(mesh.points[:, 0], 0.0), iterations=30,
-                              tolerance_mm=1e-7, gravity=(0.0, 0.0, -9.81), preconditioner=kind)
-        if kind == "two-level":  # force several blocks and aggregates on this small mesh
-            from simulation.tissue.preconditioner import TwoLevelInverse
-
+                              tolerance_mm=1e-7, gravity=(0.0, 0.0, -9.81),
+                              preconditioner="direct" if kind == "direct" else "two-level")
+        if kind != "direct":  # force several blocks and aggregates (and a coarse level of its own) on a small mesh
             solver._factorise()
             a = solver._factor
             assert isinstance(a, TwoLevelInverse)
-            solver._factor = TwoLevelInverse(a._a, solver.rest[solver._free], block_nodes=150, aggregate_nodes=8)
+            solver._factor = TwoLevelInverse(a._a, solver.rest[solver._free], block_nodes=150, aggregate_nodes=8,
+                                             coarse_direct_nodes=20 if kind == "three-level" else 600)
             assert solver._factor.n_blocks > 2
+            assert solver._factor.levels == (3 if kind == "three-level" else 2)
         solver.step(20)
         paths[kind] = solver.positions_mm
     sag = np.abs(paths["direct"] - mesh.points).max()
     assert sag > 1.0
-    assert np.abs(paths["two-level"] - paths["direct"]).max() < 1e-3 * sag  # both converge to the same steps
+    for kind in ("two-level", "three-level"):  # all converge to the same steps
+        assert np.abs(paths[kind] - paths["direct"]).max() < 1e-3 * sag
     with pytest.raises(TissueInputError, match="preconditioner"):
         TissueSolver(mesh, material("liver"), preconditioner="multigrid")
+
+
+def test_multilevel_preconditioner_is_symmetric_positive_definite() -> None:
+    from simulation.tissue.preconditioner import TwoLevelInverse
+
+    mesh = box_mesh((80.0, 30.0, 20.0), (16, 6, 4))
+    solver = TissueSolver(mesh, material("liver"), fixed=np.isclose(mesh.points[:, 0], 0.0),
+                          preconditioner="two-level")
+    solver._factorise()
+    a = solver._factor._a
+    b = TwoLevelInverse(a, solver.rest[solver._free], block_nodes=150, aggregate_nodes=8, coarse_direct_nodes=20)
+    dense = b.apply(np.eye(a.shape[0]))
+    # symmetric up to the single-precision block factors, and positive definite, as L-BFGS needs of it
+    assert np.abs(dense - dense.T).max() < 1e-5 * np.abs(dense).max()
+    assert np.linalg.eigvalsh(0.5 * (dense + dense.T)).min() > 0
+
+
+def test_bisection_makes_parts_of_equal_size() -> None:
+    from simulation.tissue.preconditioner import bisect
+
+    points = np.random.default_rng(3).random((9652, 3)) * [100.0, 40.0, 20.0]
+    part = bisect(points, 32)
+    sizes = np.bincount(part)
+    assert len(sizes) == -(-9652 // 32)  # ceil(n / size) parts ...
+    assert sizes.max() <= 32
+    assert sizes.max() - sizes.min() <= 1  # ... of equal size
+    # each part is spatially compact: far smaller than the body
+    spans = [np.ptp(points[part == k], axis=0).max() for k in range(0, len(sizes), 37)]
+    assert max(spans) < 40.0
 
 
 def test_numba_backend_matches_numpy(rng: np.random.Generator) -> None:

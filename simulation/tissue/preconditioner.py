@@ -47,6 +47,11 @@ class DirectInverse:
         """``A^-1 r`` for a C-contiguous ``r`` of shape ``(n, k)``."""
         return self._lu.solve(r)
 
+    @property
+    def entries_per_apply(self) -> int:
+        """Stored matrix and factor entries one :meth:`apply` reads (its work, up to a constant)."""
+        return int(self._lu.L.nnz + self._lu.U.nnz)
+
     def solve(self, g: Arr) -> Arr:
         """``A^-1 g`` for ``g`` of shape ``(3, n)``."""
         return self.apply(np.ascontiguousarray(g.T)).T
@@ -124,6 +129,13 @@ class TwoLevelInverse:
 
     def _j(self, r: Arr) -> npt.NDArray[np.float32]:  # block Jacobi
         return self._block_lu.solve(r.astype(np.float32))
+
+    @property
+    def entries_per_apply(self) -> int:
+        """Stored matrix and factor entries one :meth:`apply` reads (its work, up to a constant)."""
+        blocks = self._block_lu.L.nnz + self._block_lu.U.nnz
+        coarse = self._p.nnz + self._pt.nnz + self._coarse.entries_per_apply
+        return int(blocks + 2 * self._a.nnz + 2 * coarse)
 
     def apply(self, r: Arr) -> Arr:
         """Approximate ``A^-1 r`` for a C-contiguous ``r`` of shape ``(n, k)``."""

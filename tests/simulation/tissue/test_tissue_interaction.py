@@ -201,3 +201,19 @@ def test_numba_backend_matches_numpy(rng: np.random.Generator) -> None:
     assert np.abs(solvers["numba"].positions_mm - solvers["numpy"].positions_mm).max() < 1e-6 * moved
     with pytest.raises(TissueInputError, match="backend"):
         TissueSolver(mesh, material("liver"), backend="cuda")
+
+
+def test_preconditioner_work_per_node_stays_flat_as_the_mesh_grows() -> None:
+    """The cost of one preconditioner application, counted as the matrix and factor entries it reads, is linear in
+    the nodes: from 6.5k to 49k free nodes the entries per node stay within 8 % (a direct coarse solve grows 20 %
+    over the same range, its LU filling in as 3-D direct solves do)."""
+    per_node, levels = {}, {}
+    for cells in (18, 36):
+        mesh = box_mesh((100.0, 100.0, 100.0), (cells, cells, cells))
+        solver = TissueSolver(mesh, material("liver"), fixed=mesh.points[:, 2] < 1e-9, preconditioner="two-level")
+        solver._factorise()
+        factor = solver._factor
+        per_node[cells] = factor.entries_per_apply / len(solver._free)
+        levels[cells] = factor.levels
+    assert per_node[36] < 1.08 * per_node[18]
+    assert levels == {18: 2, 36: 3}  # the hierarchy deepens with the mesh

@@ -16,6 +16,10 @@ Priors keep the propagated masks close to what the user pointed at:
 * continuity: what is kept on a slice must continue what was kept on the previous one; the next boxes come from the
   model's mask only near it (a mask spread over darker tissue would carry the boxes onto another structure); and a
   piece far fainter than the others is a neighbour's partial-volume rim, not a branch;
+* shape: where the model's mask falls short of what the previous slice kept (LiteMedSAM under-segments parts of a
+  bright vessel from one slice to the next, leaving notches along its side), the object's voxels there are filled
+  back: in the intensity band, closer to the object's brightness than to its surroundings', within a few
+  pixels of the new mask and inside its convex hull (a notch, not an object that shrinks towards its end);
 * box cuts: a side of the user's box that the seed mask runs into without narrowing is a cut through a structure
   that goes on (a vessel boxed between two levels); the cut is kept as a clipping line on every propagated slice,
   so the segment keeps the extent the user chose instead of creeping along the structure.
@@ -43,6 +47,7 @@ __all__ = [
     "PropagationResult",
     "box_cuts",
     "drop_faint_pieces",
+    "fill_from_previous",
     "intensity_band",
     "propagate_box",
     "within_band",
@@ -220,6 +225,71 @@ def drop_faint_pieces(
     return keep[labels]
 
 
+def fill_from_previous(
+    mask: npt.NDArray[np.bool_],
+    prev: npt.NDArray[np.bool_],
+    allowed: npt.NDArray[np.bool_],
+    steps: int = 3,
+) -> npt.NDArray[np.bool_]:
+    """``mask`` plus the voxels of ``prev & allowed`` it reaches within ``steps`` 8-connected steps through them.
+
+    The previous slice's mask is a shape prior: where the model's mask on this slice falls short of it in a notch
+    (within the convex hull of the piece it cuts into: a vessel's side that the previous slice did not have
+    indented) and the intensities say object (``allowed``), the voxels belong to the object. An object that
+    shrinks from one slice to the next (a tapering end) is not held at the previous extent: that lies outside the
+    hull. ``steps`` bounds the fill so that the prior never carries a whole piece the model dropped (an object
+    that ended) onto this slice. Holes the fill closes are filled too.
+
+    Parameters
+    ----------
+    mask : ndarray of bool
+        This slice's mask after the priors.
+    prev : ndarray of bool
+        What was kept on the previous slice.
+    allowed : ndarray of bool
+        Voxels whose intensity says object, see :meth:`_SlicePrompter.object_like`.
+    steps : int
+        Pixels the fill may reach from ``mask``; 0 returns ``mask`` unchanged.
+    """
+    if steps <= 0 or not mask.any():
+        return mask
+    room = prev & allowed & ~mask
+    if room.any():
+        room &= _convex_hulls(mask)
+    if not room.any():
+        return mask
+    grown = mask.copy()
+    for _ in range(steps):
+        more = ndimage.binary_dilation(grown, _EIGHT) & room & ~grown
+        if not more.any():
+            break
+        grown |= more
+    return ndimage.binary_fill_holes(grown)
+
+
+def _convex_hulls(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """The union of the convex hulls (pixel centres inside or on the hull) of the 8-connected pieces of ``mask``."""
+    from scipy.spatial import ConvexHull, Delaunay, QhullError
+
+    out = mask.copy()
+    labels, _ = ndimage.label(mask, structure=_EIGHT)
+    for i, sl in enumerate(ndimage.find_objects(labels), start=1):
+        if sl is None:
+            continue
+        rows, cols = np.nonzero(labels[sl] == i)
+        if rows.size < 3:
+            continue
+        points = np.column_stack([rows, cols]).astype(float)
+        try:
+            hull = Delaunay(points[ConvexHull(points).vertices])
+        except (QhullError, ValueError):  # collinear: a straight line is its own hull
+            continue
+        yy, xx = np.mgrid[0 : sl[0].stop - sl[0].start, 0 : sl[1].stop - sl[1].start]
+        inside = hull.find_simplex(np.column_stack([yy.ravel(), xx.ravel()]), tol=1e-9) >= 0
+        out[sl] |= inside.reshape(yy.shape)
+    return out
+
+
 def _component_boxes(
     mask: npt.NDArray[np.bool_],
     pad: int,
@@ -301,6 +371,7 @@ class _SlicePrompter:
         vote: bool = True, denoise: float = 0.0, max_pad_mm: float = 20.0, follow: int = 2,
         centre: float | None = None, polarity: int = 1, faint: float = 0.5, continuity: bool = True,
         level: float | None = None, rise_fraction: float = 0.5, bridge_mm: float = 0.0,
+        surround: float | None = None, fill: int = 0,
     ) -> None:
         rows_mm, cols_mm = _slice_spacing(volume, axis)
         self.max_pad = (max(1, round(max_pad_mm / rows_mm)), max(1, round(max_pad_mm / cols_mm)))
@@ -313,6 +384,8 @@ class _SlicePrompter:
         self.uncovered_fraction, self.reach, self.band = uncovered_fraction, reach, band
         self.follow, self.centre, self.polarity, self.faint = follow, centre, polarity, faint
         self.continuity = continuity
+        self.surround, self.fill = surround, fill
+        self.filled = 0  # voxels the last call filled back from the previous slice
         # A bright object may grow brighter along its length (contrast, inflow, a vessel widening out of partial
         # volume); its band's upper end follows its median when that rises gradually (see track_level).
         self.seed_band, self.seed_level = band, level
@@ -440,12 +513,32 @@ class _SlicePrompter:
             # Two boxes over one object (a trunk and the branch leaving it) can leave a seam between their masks,
             # and the model's outline can have narrow notches; in-band voxels there belong to the object.
             refined |= self.cuts.clip_mask(_closing(refined, self.bridge)) & in_band
+        self.filled = 0
+        if prev is not None and self.fill > 0:
+            allowed = self.object_like(k)
+            if allowed is not None:
+                before = int(np.count_nonzero(refined))
+                refined = self.cuts.clip_mask(fill_from_previous(refined, prev, in_band & allowed, self.fill))
+                self.filled = int(np.count_nonzero(refined)) - before
         refined = _without_specks(refined, self.min_pixels)
         if prev is not None and self.continuity:
             # What the priors kept must continue what they kept on the previous slice: the model's own mask may
             # have spread over darker tissue there, and a box around that would reach a structure beyond it.
             refined = _touching(refined, prev, self.reach)
         return raw, self.without_faint(refined, k)
+
+    def object_like(self, k: int, denoise: float = 1.0) -> npt.NDArray[np.bool_] | None:
+        """Voxels of slice ``k`` closer to the seed object's brightness than to its surroundings' (None if unknown).
+
+        The half-way level between the object's typical value and its surroundings' is where a blurred edge lies;
+        the slice is smoothed by ``denoise`` pixels first so that noise in a neighbour of nearly the object's
+        brightness (the liver around a hypodense tumour) does not pass for the object.
+        """
+        if self.centre is None or self.surround is None:
+            return None
+        image = ndimage.gaussian_filter(get_slice(self.volume.array, self.axis, k).astype(np.float32), denoise)
+        half = 0.5 * (self.centre + self.surround)
+        return image >= half if self.polarity > 0 else image <= half
 
     def without_faint(self, mask: npt.NDArray[np.bool_], k: int) -> npt.NDArray[np.bool_]:
         """``mask`` without the pieces much fainter than the clearest one, see :func:`drop_faint_pieces`."""
@@ -497,6 +590,7 @@ def propagate_box(
     continuity: bool = True,
     track_brightening: bool = True,
     bridge_mm: float = 3.0,
+    fill: int = 3,
     progress: Callable[[float, str], Any] | None = None,
     cancel: Any = None,
 ) -> PropagationResult:
@@ -570,6 +664,10 @@ def propagate_box(
     bridge_mm : float
         Add the in-band voxels that a closing of the mask by a disc of this radius fills: seams between the masks
         of two boxes over one object, notches in the model's outline. 0 disables.
+    fill : int
+        Fill back, up to this many pixels from the mask, the object-like voxels of what was kept on the previous
+        slice (:func:`fill_from_previous`): the model leaves wide shallow notches along a vessel's side that the
+        closing cannot bridge. Needs the intensity prior; 0 disables.
     progress, cancel
         ``progress(fraction, message)``; ``cancel.is_set()`` stops early.
 
@@ -587,8 +685,8 @@ def propagate_box(
         raise AIInputError(f"the intensity floor is a percentile in [0, 100), got {intensity_floor_percentile}")
     if pad < 1 or min_pixels < 1 or max_growth <= 1 or not 0 <= min_overlap <= 1:
         raise AIInputError("propagation needs pad >= 1, min_pixels >= 1, max_growth > 1 and 0 <= min_overlap <= 1")
-    if follow < 0 or (carry is not None and carry < 0) or bridge_mm < 0:
-        raise AIInputError("propagation needs follow >= 0, carry >= 0 (or None) and bridge_mm >= 0")
+    if follow < 0 or (carry is not None and carry < 0) or bridge_mm < 0 or fill < 0:
+        raise AIInputError("propagation needs follow >= 0, carry >= 0 (or None), bridge_mm >= 0 and fill >= 0")
     seed = model.segment_slice(volume, box, index, axis, recipe)
     if not seed.mask.any():
         raise AIInputError(f"the box {seed.box} finds nothing on {axis} slice {index}")
@@ -602,6 +700,11 @@ def propagate_box(
     centre = float(np.median(image[core])) if band is not None else None
     ring = ndimage.binary_dilation(seed.mask, _EIGHT, iterations=4) & ~ndimage.binary_dilation(seed.mask, _EIGHT)
     polarity = 1 if centre is None or not ring.any() or centre >= float(np.median(image[ring])) else -1
+    # The surroundings' typical value, a little away from the rim (partial volume) for the half-way level.
+    around = ndimage.binary_dilation(seed.mask, _EIGHT, iterations=6) & ~ndimage.binary_dilation(
+        seed.mask, _EIGHT, iterations=2
+    )
+    surround = float(np.median(image[around])) if centre is not None and around.any() else None
     level = None
     if band is not None and track_brightening:
         above = image[seed.mask][image[seed.mask] >= band[0]]
@@ -612,7 +715,7 @@ def propagate_box(
         model, volume, axis, recipe, cuts, pad=pad, pad_fraction=pad_fraction, min_pixels=min_pixels,
         uncovered_fraction=uncovered_fraction, reach=reach, band=band, vote=vote, denoise=denoise,
         max_pad_mm=max_pad_mm, follow=follow, centre=centre, polarity=polarity, continuity=continuity, level=level,
-        faint=0.5 if drop_faint else 0.0, bridge_mm=bridge_mm,
+        faint=0.5 if drop_faint else 0.0, bridge_mm=bridge_mm, surround=surround, fill=fill,
     )
     mask3 = np.zeros(volume.array.shape, dtype=bool)
     get_slice(mask3, axis, index)[...] = seed_mask
@@ -640,7 +743,8 @@ def propagate_box(
             if prompter.above_band_fraction(raw, k) > max_above_band:
                 stopped[name] = f"the box slid onto a brighter structure at slice {k}"
                 break
-            if area > max_growth * max(before, 1) + 4 * pad * pad:
+            # What the fill brought back lies within the previous mask: not growth.
+            if area - prompter.filled > max_growth * max(before, 1) + 4 * pad * pad:
                 stopped[name] = f"implausible growth at slice {k} ({before} -> {area} voxels)"
                 break
             near = ndimage.binary_dilation(prev_raw, _EIGHT, iterations=pad)

@@ -1,7 +1,8 @@
 """Propagation of a LiteMedSAM box along vessels that move, brighten and run beside other structures.
 
-The model runs for real on small synthetic volumes (an oblique vessel cut by the slices); the rule that drops a
-neighbour's faint rim is checked on its own with the intensities of vmtk's CTA, where it first showed.
+The model runs for real on small synthetic volumes (an oblique vessel cut by the slices) and on vmtk's CTA, where
+it leaves notches along the aorta's side; the rules that drop a neighbour's faint rim and fill notches back from the
+previous slice are also checked on their own.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import pytest
 from scipy import ndimage
 
 from imaging.ai.litemedsam import LiteMedSAM
-from imaging.ai.propagate import drop_faint_pieces, propagate_box
+from imaging.ai.propagate import drop_faint_pieces, fill_from_previous, propagate_box
 from imaging.volume import Volume
 from tests.conftest import require_data
 
@@ -20,6 +21,20 @@ from tests.conftest import require_data
 def model() -> LiteMedSAM:
     require_data("models/litemedsam.json")
     return LiteMedSAM(threads=2)
+
+
+@pytest.fixture(scope="module")
+def vmtk_aorta() -> tuple[Volume, np.ndarray]:
+    """vmtk's CTA and its level set's inside (``<= 0``) as a ``(z, y, x)`` mask on the same grid."""
+    from imaging.image_io import read_image
+
+    folder = require_data("anatomy-vmtk-aorta")
+    volume = read_image(folder / "image" / "aorta.mha")
+    levelset = read_image(folder / "segmentation" / "aorta-final-levelset.mha")
+    assert levelset.array.shape == volume.array.shape  # one grid: the same voxel indices on both
+    np.testing.assert_allclose(levelset.origin, volume.origin)
+    np.testing.assert_allclose(levelset.spacing, volume.spacing)
+    return volume, levelset.array <= 0
 
 
 def _oblique_vessel(slices: int, shift: float, brighten: float = 0.0) -> tuple[Volume, np.ndarray]:
@@ -108,3 +123,56 @@ def test_a_dark_object_drops_the_rim_of_its_brighter_surroundings() -> None:
     image[tumour], image[rim] = 30.0, 43.0
     kept = drop_faint_pieces(tumour | rim, image, (20.0, 45.0), 30.0, polarity=-1)
     np.testing.assert_array_equal(kept, tumour)
+
+
+def test_a_notch_is_filled_back_from_the_previous_slice() -> None:
+    """A vessel 12 px wide: the model's mask has a notch 4 px deep along its side that the previous slice did not
+    have. The object-like voxels of the previous slice fill it; the fill stops after ``steps`` pixels, stays within
+    the new mask's convex hull and never brings back a piece that the new mask does not reach (an object that
+    ended)."""
+    shape = (80, 60)
+    prev = np.zeros(shape, bool)
+    prev[10:70, 20:32] = True
+    prev[30:40, 45:52] = True  # a second piece, gone on this slice
+    allowed = np.ones(shape, bool)
+    mask = prev.copy()
+    mask[30:40, 45:52] = False
+    mask[25:50, 20:24] = False  # the notch
+    np.testing.assert_array_equal(fill_from_previous(mask, prev, allowed, steps=4), prev & ~_piece(shape))
+    # Within 2 steps only half the notch's depth comes back.
+    partial = fill_from_previous(mask, prev, allowed, steps=2)
+    assert partial[25:50, 22:24].all()
+    assert not partial[30:45, 20:22].any()
+    # Voxels whose intensity says background (a dark rim) are not filled.
+    allowed[:, 20:22] = False
+    dark = fill_from_previous(mask, prev, allowed, steps=4)
+    assert dark[25:50, 22:24].all()
+    assert not dark[25:50, 20:22].any()
+    np.testing.assert_array_equal(fill_from_previous(mask, prev, allowed, steps=0), mask)
+    # An object that shrinks (a tapering end) is not held at the previous slice's extent: only notches are filled.
+    smaller = np.zeros(shape, bool)
+    smaller[14:66, 23:29] = True
+    np.testing.assert_array_equal(fill_from_previous(smaller, prev, np.ones(shape, bool), steps=4), smaller)
+
+
+def _piece(shape: tuple[int, int]) -> np.ndarray:
+    piece = np.zeros(shape, bool)
+    piece[30:40, 45:52] = True
+    return piece
+
+
+@pytest.mark.slow
+def test_notches_along_the_aorta_are_filled(model, vmtk_aorta) -> None:
+    """vmtk's CTA from the acceptance box on slice 12: without the fill the model's masks leave notches along the
+    aorta's left side on slices 17-18 (Dice 0.92 and 0.91 against vmtk's level set); with it they come back."""
+    volume, levelset = vmtk_aorta
+    box = (61, 121, 86, 182)
+    plain = propagate_box(model, volume, box, 12, "axial", max_slices=6, fill=0)
+    filled = propagate_box(model, volume, box, 12, "axial", max_slices=6)
+    before = [_dice(plain.mask[z], levelset[z]) for z in (17, 18)]
+    after = [_dice(filled.mask[z], levelset[z]) for z in (17, 18)]
+    assert min(after) >= 0.935, np.round(after, 3)
+    assert min(np.subtract(after, before)) >= 0.02, (np.round(before, 3), np.round(after, 3))
+    mean_before = np.mean([_dice(plain.mask[z], levelset[z]) for z in range(9, 19)])
+    mean_after = np.mean([_dice(filled.mask[z], levelset[z]) for z in range(9, 19)])
+    assert mean_after >= mean_before + 0.005, (mean_before, mean_after)

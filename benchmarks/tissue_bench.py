@@ -95,11 +95,16 @@ def _steps_per_s(step, steps: int, reps: int) -> float:
     return median(rates)
 
 
-def _interleaved_rates(solvers: dict, steps: int, reps: int, clock=time.perf_counter) -> dict[int, list[float]]:
+def _preconditioner_name(solver) -> str:
+    """"direct" or "twolevel": which inverse the solver factorised (after its first step)."""
+    return type(solver._factor).__name__.replace("Inverse", "").lower()
+
+
+def _interleaved_rates(solvers: dict, steps: int, reps: int) -> dict[int, list[float]]:
     """Steps per second of every solver, measured round-robin (one burst of ``steps`` per solver per round), so that
     load from other work on a shared machine lands on every size alike and per-round ratios stay meaningful."""
     bursts = {size: (lambda s=solver: s.step(steps)) for size, solver in solvers.items()}
-    return {size: [steps / t for t in times] for size, times in interleave(bursts, reps, clock=clock).items()}
+    return {size: [steps / t for t in times] for size, times in interleave(bursts, reps).items()}
 
 
 def _dynamics(table: Table, quick: bool, reps: int) -> None:
@@ -131,7 +136,7 @@ def _dynamics(table: Table, quick: bool, reps: int) -> None:
     for n_tets, solver in ours.items():
         target, peer_rate = labels[n_tets]
         goal = {5_000: ">= 60", 20_000: ">= 20"}.get(target, "report")
-        kind = type(solver._factor).__name__.replace("Inverse", "").lower()
+        kind = _preconditioner_name(solver)
         table.add(f"tissue steps/s, {n_tets} tets (sphere, {solver.iterations} its, {kind})", median(rates[n_tets]),
                   peer_rate, unit="steps/s", peer_name="naive numpy PD (SVD, np.add.at, 5 its)",
                   higher_is_better=True, note=f"goal {goal}; residual {solver.last_residual:.1e} N")
@@ -162,7 +167,7 @@ def _scaling(table: Table, solvers: dict, liver, rounds: int, extra_sizes: list[
     for c in counts:
         table.add(f"tissue CPU time per step per tet, {c} tets", median(list(per_tet[c])) * 1e9, None, unit="ns",
                   note=f"median of {rounds} interleaved rounds; {solvers[c].iterations} iterations, "
-                       f"{type(solvers[c]._factor).__name__.replace('Inverse', '').lower()} preconditioner")
+                       f"{_preconditioner_name(solvers[c])} preconditioner")
     goal_counts = [c for c in counts if c < 75_000]
     growth = median(list(per_tet[goal_counts[-1]] / per_tet[goal_counts[0]]))
     table.add(f"tissue cost per step per tet, {goal_counts[-1]} vs {goal_counts[0]} tets", growth, None, unit="x",

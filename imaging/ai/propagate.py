@@ -269,7 +269,7 @@ def fill_from_previous(
 
 def _convex_hulls(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     """The union of the convex hulls (pixel centres inside or on the hull) of the 8-connected pieces of ``mask``."""
-    from scipy.spatial import ConvexHull, Delaunay, QhullError
+    from scipy.spatial import ConvexHull, QhullError
 
     out = mask.copy()
     labels, _ = ndimage.label(mask, structure=_EIGHT)
@@ -281,12 +281,12 @@ def _convex_hulls(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
             continue
         points = np.column_stack([rows, cols]).astype(float)
         try:
-            hull = Delaunay(points[ConvexHull(points).vertices])
+            facets = ConvexHull(points).equations  # rows (ny, nx, offset): inside where ny y + nx x + offset <= 0
         except (QhullError, ValueError):  # collinear: a straight line is its own hull
             continue
         yy, xx = np.mgrid[0 : sl[0].stop - sl[0].start, 0 : sl[1].stop - sl[1].start]
-        inside = hull.find_simplex(np.column_stack([yy.ravel(), xx.ravel()]), tol=1e-9) >= 0
-        out[sl] |= inside.reshape(yy.shape)
+        distance = facets[:, 0, None, None] * yy + facets[:, 1, None, None] * xx + facets[:, 2, None, None]
+        out[sl] |= (distance <= 1e-9).all(axis=0)
     return out
 
 

@@ -36,7 +36,18 @@ def _lu(a: sp.spmatrix) -> spla.SuperLU:
                      options={"SymmetricMode": True})
 
 
-class DirectInverse:
+class _Inverse:
+    """An (approximate) inverse applied to ``(n, k)`` row blocks (``apply``) or to the solver's ``(3, n)`` vectors."""
+
+    def apply(self, r: Arr) -> Arr:  # pragma: no cover - every inverse defines it
+        raise NotImplementedError
+
+    def solve(self, g: Arr) -> Arr:
+        """(Approximately) ``A^-1 g`` for ``g`` of shape ``(3, n)``."""
+        return self.apply(np.ascontiguousarray(g.T)).T
+
+
+class DirectInverse(_Inverse):
     """Exact ``A^-1`` by sparse LU."""
 
     def __init__(self, a: sp.spmatrix) -> None:
@@ -51,10 +62,6 @@ class DirectInverse:
     def entries_per_apply(self) -> int:
         """Stored matrix and factor entries one :meth:`apply` reads (its work, up to a constant)."""
         return int(self._lu.L.nnz + self._lu.U.nnz)
-
-    def solve(self, g: Arr) -> Arr:
-        """``A^-1 g`` for ``g`` of shape ``(3, n)``."""
-        return self.apply(np.ascontiguousarray(g.T)).T
 
 
 def bisect(points: Arr, size: int) -> npt.NDArray[np.int64]:
@@ -83,7 +90,7 @@ def bisect(points: Arr, size: int) -> npt.NDArray[np.int64]:
     return part
 
 
-class TwoLevelInverse:
+class TwoLevelInverse(_Inverse):
     """Symmetric two-level Schwarz approximation of ``A^-1`` (module docstring); linear cost in the nodes."""
 
     def __init__(self, a: sp.spmatrix, points: Arr, *, block_nodes: int = 600, aggregate_nodes: int = 32,
@@ -144,6 +151,3 @@ class TwoLevelInverse:
         x += self._c(r - self._a @ x)
         return x
 
-    def solve(self, g: Arr) -> Arr:
-        """Approximate ``A^-1 g`` for ``g`` of shape ``(3, n)``."""
-        return self.apply(np.ascontiguousarray(g.T)).T

@@ -117,6 +117,9 @@ def _client(scheduler: str | None, workers: int | None) -> tuple[Any, Any, str]:
                            dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False},
                            silence_logs=logging.ERROR)
     client = Client(cluster)
+    from app.batch.worker_logs import QuietWorkerLogs
+
+    client.register_plugin(QuietWorkerLogs())
     return client, cluster, f"local cluster, {n} worker process(es)"
 
 

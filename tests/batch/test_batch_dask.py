@@ -178,3 +178,25 @@ def test_scheduler_and_workers_survive_a_killed_worker_with_identical_outputs(lo
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def _worker_log_level() -> int:
+    import logging
+
+    return logging.getLogger("distributed.worker").getEffectiveLevel()
+
+
+def test_local_workers_keep_distributed_warnings_out_of_the_terminal() -> None:
+    """A worker's heartbeat that races the scheduler's shutdown logs a WARNING with a traceback; the batch's local
+    workers log distributed's messages from ERROR up only (the batch reports every item's outcome itself)."""
+    import logging
+
+    from app.batch.runner import _client
+
+    client, cluster, _ = _client(None, 1)
+    try:
+        levels = client.run(_worker_log_level)
+    finally:
+        client.close()
+        cluster.close()
+    assert list(levels.values()) == [logging.ERROR]

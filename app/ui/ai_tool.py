@@ -241,7 +241,10 @@ class AIBoxTool(QObject):
 
         def apply(result) -> None:
             self.editor._paint_full((node, value), result.mask, f"AI propagate from {prompt.axis} slice {prompt.index}")
-            cuts = f", cut at the box's {' and '.join(result.cuts.names())} side" if result.cuts.names() else ""
+            cuts = ""
+            if result.cuts.names():
+                inside = f" ({result.cuts.margin} px inside it, the margin you drew)" if result.cuts.margin else ""
+                cuts = f", cut at the box's {' and '.join(result.cuts.names())} side{inside}"
             self.editor._say(f"Propagated over {len(result.slices)} {prompt.axis} slices "
                              f"{min(result.slices)}–{max(result.slices)}{cuts}.")
             self.propagate_button.setToolTip("Last run: " + "; ".join(f"{k}: {v}" for k, v in result.stopped.items()))

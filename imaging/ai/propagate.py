@@ -22,7 +22,10 @@ Priors keep the propagated masks close to what the user pointed at:
   pixels of the new mask and inside its convex hull (a notch, not an object that shrinks towards its end);
 * box cuts: a side of the user's box that the seed mask runs into without narrowing is a cut through a structure
   that goes on (a vessel boxed between two levels); the cut is kept as a clipping line on every propagated slice,
-  so the segment keeps the extent the user chose instead of creeping along the structure.
+  so the segment keeps the extent the user chose instead of creeping along the structure. A box is drawn around
+  its object with a margin (the model was trained on such boxes); the margin the user left on the sides where the
+  object ends inside the box says where the object was meant to end at a cut side too, so the line lies that far
+  inside it (a tight box cuts at its edge).
 
 Propagation runs both ways along the chosen axis and stops when the mask vanishes or becomes implausible (grows too
 fast, or moves away from the previous one).
@@ -61,13 +64,16 @@ Box = tuple[int, int, int, int]
 class BoxCuts:
     """Sides of the seed box that cut through the structure: the clipping lines kept while propagating.
 
-    Each is the box's own coordinate (inclusive voxel index) or None when that side does not cut the structure.
+    Each side is the box's own coordinate (inclusive voxel index) or None when that side does not cut the structure.
+    Boxes for the model stop at the sides; masks stop ``margin`` voxels inside them, the margin the user drew around
+    the object where it ends inside the box.
     """
 
     x0: int | None = None
     y0: int | None = None
     x1: int | None = None
     y1: int | None = None
+    margin: int = 0
 
     def names(self) -> list[str]:
         """Human names of the cut sides, in slice terms (left/top/right/bottom of the 2-D array)."""
@@ -86,14 +92,15 @@ class BoxCuts:
 
     def clip_mask(self, mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
         """Zero ``mask`` (in place) beyond the cuts and return it."""
+        m = self.margin
         if self.x0 is not None:
-            mask[:, : self.x0] = False
+            mask[:, : self.x0 + m] = False
         if self.x1 is not None:
-            mask[:, self.x1 + 1 :] = False
+            mask[:, self.x1 - m + 1 :] = False
         if self.y0 is not None:
-            mask[: self.y0] = False
+            mask[: self.y0 + m] = False
         if self.y1 is not None:
-            mask[self.y1 + 1 :] = False
+            mask[self.y1 - m + 1 :] = False
         return mask
 
 
@@ -143,12 +150,43 @@ def box_cuts(mask: npt.NDArray[np.bool_], box: Box, band: int = 4, min_ratio: fl
         return edge >= 2 and further.size > 0 and edge >= min_ratio * float(np.median(further))
 
     h, w = mask.shape
-    return BoxCuts(
-        x0=x0 if x0 > 0 and reaches(col_widths) else None,
-        y0=y0 if y0 > 0 and reaches(row_widths) else None,
-        x1=x1 if x1 < w - 1 and reaches(col_widths[::-1]) else None,
-        y1=y1 if y1 < h - 1 and reaches(row_widths[::-1]) else None,
+    cut = (
+        x0 > 0 and reaches(col_widths),
+        y0 > 0 and reaches(row_widths),
+        x1 < w - 1 and reaches(col_widths[::-1]),
+        y1 < h - 1 and reaches(row_widths[::-1]),
     )
+    if not any(cut):
+        return BoxCuts()
+    return BoxCuts(
+        x0=x0 if cut[0] else None,
+        y0=y0 if cut[1] else None,
+        x1=x1 if cut[2] else None,
+        y1=y1 if cut[3] else None,
+        margin=_drawn_margin(inside, cut),
+    )
+
+
+def _drawn_margin(inside: npt.NDArray[np.bool_], cut: tuple[bool, bool, bool, bool], most: float = 0.25) -> int:
+    """The margin drawn around the object in a box: its smallest gap to a side it ends inside of (0 if none).
+
+    ``inside`` is the mask within the box, ``cut`` flags the sides (x0, y0, x1, y1) that cut the structure. A gap is
+    measured to the object's body, the first row or column where the object is at least half its typical width,
+    so that a tapering end (an oblique vessel's tip reaching into a corner of the box) or a stray pixel does not
+    pass for a narrow margin; never more than ``most`` of the box's extent along that axis.
+    """
+    h, w = inside.shape
+
+    def body(widths: npt.NDArray[np.integer]) -> npt.NDArray[np.intp]:
+        nonzero = widths[widths > 0]
+        return np.flatnonzero(widths >= 0.5 * float(np.median(nonzero)))
+
+    rows, cols = body(inside.sum(axis=1)), body(inside.sum(axis=0))
+    gaps = (int(cols[0]), int(rows[0]), w - 1 - int(cols[-1]), h - 1 - int(rows[-1]))
+    free = [gap for gap, is_cut in zip(gaps, cut, strict=True) if not is_cut]
+    if not free:
+        return 0
+    return max(0, min(min(free), int(most * min(h, w))))
 
 
 def intensity_band(
@@ -709,8 +747,9 @@ def propagate_box(
     if band is not None and track_brightening:
         above = image[seed.mask][image[seed.mask] >= band[0]]
         level = float(np.median(above)) if above.size else None
-    seed_mask = seed.mask if band is None else ndimage.binary_fill_holes(seed.mask & within_band(image, band, denoise))
     cuts = box_cuts(seed.mask, seed.box) if keep_box_cuts else BoxCuts()
+    seed_raw = cuts.clip_mask(seed.mask.copy())
+    seed_mask = seed_raw if band is None else ndimage.binary_fill_holes(seed_raw & within_band(image, band, denoise))
     prompter = _SlicePrompter(
         model, volume, axis, recipe, cuts, pad=pad, pad_fraction=pad_fraction, min_pixels=min_pixels,
         uncovered_fraction=uncovered_fraction, reach=reach, band=band, vote=vote, denoise=denoise,
@@ -725,7 +764,7 @@ def propagate_box(
     limit = n if max_slices is None else int(max_slices)
     for step, name in ((1, "forward"), (-1, "backward")):
         prompter.reset()
-        prev, prev_raw = seed_mask, seed.mask  # refined mask for the checks, model's own mask for the next boxes
+        prev, prev_raw = seed_mask, seed_raw  # refined mask for the checks, model's own mask for the next boxes
         k = index + step
         stopped[name] = "end of volume"
         while 0 <= k < n and abs(k - index) <= limit:

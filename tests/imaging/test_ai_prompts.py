@@ -75,11 +75,26 @@ def test_box_cuts_are_sides_the_structure_crosses() -> None:
     yy, xx = np.mgrid[:60, :60]
     blob[(yy - 30) ** 2 + (xx - 30) ** 2 < 15**2] = True  # an organ inside a tight box touches it at four points
     assert box_cuts(blob, (15, 15, 45, 45)).names() == []
-    cuts = box_cuts(mask, (15, 5, 45, 50))
-    assert cuts.clip_box((10, 0, 50, 59)) == (10, 0, 50, 50)
-    clipped = cuts.clip_mask(mask.copy())
+    tight = box_cuts(mask, (25, 5, 34, 50))  # no margin drawn beside the vessel: the cut lies at the side itself
+    assert tight.names() == ["bottom"]
+    assert tight.margin == 0
+    clipped = tight.clip_mask(mask.copy())
     assert not clipped[51:].any()
     assert clipped[:51].sum() == mask[:51].sum()
+
+
+def test_a_box_cut_lies_as_far_inside_the_side_as_the_margin_drawn_around_the_object() -> None:
+    mask = np.zeros((60, 60), bool)
+    mask[10:59, 25:35] = True
+    mask[8:10, 29:31] = True  # a tapering tip nearer the top side: not the margin the user drew
+    cuts = box_cuts(mask, (20, 5, 39, 50))  # 5 voxels each side of the vessel's body, 5 above its end
+    assert cuts.names() == ["bottom"]
+    assert cuts.margin == 5
+    assert cuts.clip_box((10, 0, 50, 59)) == (10, 0, 50, 50)  # the model's boxes still reach the side
+    clipped = cuts.clip_mask(mask.copy())
+    assert not clipped[46:].any()
+    assert clipped[:46].sum() == mask[:46].sum()
+    assert box_cuts(mask, (22, 5, 37, 50)).margin == 3  # the smallest gap on a free side
 
 
 def test_intensity_band_keeps_the_object_and_drops_brighter_and_darker_neighbours() -> None:

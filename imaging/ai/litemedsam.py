@@ -121,8 +121,11 @@ class LiteMedSAM:
         self, manifest: ModelManifest | None = None, *, threads: int | None = None, cache_slices: int = 64
     ) -> None:
         self.manifest = manifest or load_manifest("litemedsam")
-        self.encoder = OnnxRunner(self.manifest.onnx_path("litemedsam_encoder.onnx"), threads=threads)
-        self.decoder = OnnxRunner(self.manifest.onnx_path("litemedsam_decoder.onnx"), threads=threads)
+        # Slice-sized tensors, run once per slice and once per box: the arena's buffers are reused every time.
+        self.encoder = OnnxRunner(self.manifest.onnx_path("litemedsam_encoder.onnx"), threads=threads,
+                                  memory_arena=True)
+        self.decoder = OnnxRunner(self.manifest.onnx_path("litemedsam_decoder.onnx"), threads=threads,
+                                  memory_arena=True)
         self.cache_slices = int(cache_slices)
         self._embeddings: OrderedDict[tuple[Any, ...], npt.NDArray[np.float32]] = OrderedDict()
         self._windows: dict[Any, tuple[str, float, float]] = {}

@@ -39,15 +39,26 @@ class OnnxRunner:
         Put the CUDA provider first when onnxruntime offers it (CPU stays as the fallback).
     max_input_bytes : int
         Refuse inputs larger than this (a memory bound; default 1 GiB).
+    memory_arena : bool
+        Keep onnxruntime's CPU memory arena. Off by default: a volumetric model's activations are gigabytes, and the
+        arena would hold them after the run. A model run again and again on small inputs (a slice encoder) should
+        keep it: reusing its buffers saves about a sixth of each run.
     """
 
     def __init__(
-        self, path: str | Path, *, threads: int | None = None, use_gpu: bool = True, max_input_bytes: int = 1 << 30
+        self,
+        path: str | Path,
+        *,
+        threads: int | None = None,
+        use_gpu: bool = True,
+        max_input_bytes: int = 1 << 30,
+        memory_arena: bool = False,
     ) -> None:
         self.path = Path(path)
         self.threads = threads or default_threads()
         self.use_gpu = use_gpu
         self.max_input_bytes = int(max_input_bytes)
+        self.memory_arena = bool(memory_arena)
         self._session: Any = None
         self._lock = threading.Lock()
 
@@ -79,7 +90,7 @@ class OnnxRunner:
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
-        options.enable_cpu_mem_arena = False  # give large 3-D activations back after each run
+        options.enable_cpu_mem_arena = self.memory_arena
         options.log_severity_level = 3
         try:
             return ort.InferenceSession(str(self.path), sess_options=options, providers=self.providers)

@@ -173,7 +173,7 @@ def _drawn_margin(inside: npt.NDArray[np.bool_], cut: tuple[bool, bool, bool, bo
     ``inside`` is the mask within the box, ``cut`` flags the sides (x0, y0, x1, y1) that cut the structure. A gap is
     measured to the object's body, the first row or column where the object is at least half its typical width,
     so that a tapering end (an oblique vessel's tip reaching into a corner of the box) or a stray pixel does not
-    pass for a narrow margin; never more than ``most`` of the box's extent along that axis.
+    pass for a narrow margin; never more than ``most`` of the box's shorter side.
     """
     h, w = inside.shape
 
